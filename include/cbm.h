@@ -1,0 +1,223 @@
+/*
+ * cbm: a lock-free, multi-core pool of fixed-size buffers.
+ *
+ * A pool hands out buffers of one size from one contiguous arena. Each CPU
+ * keeps a small cache of buffers (two magazines); below the caches sit a
+ * depot of whole magazines and a lock-free global freelist. An allocation or
+ * a free normally touches only the calling CPU's cache.
+ *
+ * Errors. Control calls return 0 or a negative errno value. cbm_alloc()
+ * returns NULL only when no buffer is free anywhere in the pool. Programming
+ * errors (a pointer that is not a buffer of this pool, a pointer into the
+ * middle of a buffer, a double free in a debug pool, a write past the end of
+ * a buffer in a debug pool, destroy with buffers still out) are reported to
+ * the error handler (cbm_set_error_handler). The default handler prints the
+ * pool's name, the pointer and what was wrong on stderr, then aborts, except
+ * for CBM_ERR_LEAK, where it prints and returns. When a handler returns, the
+ * offending pointer is never put back into the pool.
+ *
+ * Threads. Every call may be made from any thread at the same time as any
+ * other call, except cbm_pool_destroy(), which the caller must order after
+ * every other call on that pool (no call on the pool may run concurrently
+ * with it, or start after it), and cbm_pool_verify(), which needs a quiescent
+ * pool. No call blocks on another thread's progress unless its comment says
+ * so.
+ */
+#ifndef CBM_H
+#define CBM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CBM_API __attribute__((visibility("default")))
+#else
+#define CBM_API
+#endif
+
+/* A pool of fixed-size buffers. Opaque: its layout is private. */
+typedef struct cbm_pool cbm_pool;
+
+/* Keep a state per buffer and a guard zone after each buffer: detects double
+ * free (CBM_ERR_DOUBLE_FREE) and writes past the end (CBM_ERR_OVERFLOW). Costs
+ * one atomic exchange per alloc and per free, and the guard zone. */
+#define CBM_POOL_DEBUG (1u << 0)
+/* Ask for huge pages for the arena: explicit 2 MiB pages if the system has
+ * them reserved, else transparent huge pages. Falls back silently. */
+#define CBM_POOL_HUGEPAGES (1u << 1)
+
+typedef struct cbm_pool_config {
+	size_t block_size;	/* bytes per buffer, > 0 */
+	size_t capacity;	/* number of buffers, > 0, < 2^32 - 1 */
+	size_t align;		/* power of two; 0 means 64 */
+	unsigned magazine_size; /* buffers per magazine, <= 4096;
+	                           0 means a tuned default */
+	unsigned flags;		/* CBM_POOL_* */
+	const char *name;	/* shown in messages; copied; may be NULL */
+} cbm_pool_config;
+
+/*
+ * A snapshot of a pool. Each field is read without stopping other threads,
+ * so while the pool is busy the fields are each approximately right; when no
+ * call on the pool is running they are exact and
+ * free + cached + retired + in_use == capacity.
+ */
+typedef struct cbm_stats {
+	size_t capacity;   /* buffers in the pool */
+	size_t block_size; /* usable bytes per buffer (cbm_block_size) */
+	size_t free;	   /* in the global tier (freelist and depot) */
+	size_t cached;	   /* in per-CPU magazines */
+	size_t retired;	   /* waiting for an RCU grace period */
+	size_t in_use;	   /* held by the application */
+	uint64_t allocs;   /* buffers handed out, bulk included */
+	uint64_t frees;	   /* buffers given back by cbm_free* */
+	/* (a failed cbm_alloc_bulk counts what it took and put back in both) */
+	uint64_t alloc_failures;  /* cbm_alloc NULL or cbm_alloc_bulk -ENOMEM */
+	uint64_t depot_exchanges; /* magazines swapped with the depot */
+	uint64_t global_pops;	  /* magazine refills from the freelist */
+	uint64_t global_pushes;	  /* magazine spills to the freelist */
+	uint64_t busy_fallbacks;  /* calls that found their CPU cache in use
+	                             by a preempted thread and went global */
+	uint64_t steals;	  /* drains of other CPUs' caches made so an
+	                             allocation could succeed */
+	uint64_t trims;		  /* buffers moved out of CPU caches by
+	                             cbm_pool_trim */
+	size_t magazine_size;	  /* buffers per magazine */
+	unsigned cpus;		  /* per-CPU caches */
+	unsigned hugepages;	  /* 1 if the arena got huge pages */
+} cbm_stats;
+
+/* What an error handler is told went wrong. */
+enum cbm_error {
+	CBM_ERR_FOREIGN = 1, /* pointer is not inside this pool's arena */
+	CBM_ERR_MISALIGNED,  /* pointer is inside the arena, not at a buffer */
+	CBM_ERR_DOUBLE_FREE, /* debug pool: buffer is not held by the caller */
+	CBM_ERR_OVERFLOW, /* debug pool: guard zone after buffer was written */
+	CBM_ERR_LEAK,	  /* destroy: buffers still held (ptr is NULL) */
+	CBM_ERR_BAD_ARG,  /* NULL pool, or NULL array with a count > 0 */
+	CBM_ERR_CORRUPT,  /* debug pool: the pool's own state is broken
+	                        (a buffer about to be handed out twice) */
+};
+
+/*
+ * Called for each programming error the library detects, on the thread that
+ * made the bad call. pool may be NULL (CBM_ERR_BAD_ARG), ptr is the bad
+ * pointer (NULL for CBM_ERR_LEAK), what is a sentence for a human. The
+ * handler may return; the bad pointer is then dropped (never reused), and
+ * the call that detected it returns as if it had done nothing with it.
+ */
+typedef void (*cbm_error_fn)(void *arg, const cbm_pool *pool, int err,
+			     const void *ptr, const char *what);
+
+/*
+ * Create a pool. *out is set only on success.
+ * Returns 0; -EINVAL for a NULL cfg or out, a zero block_size or capacity,
+ * an align that is not a power of two (or above 1 GiB), a magazine_size above
+ * 4096, or unknown flags; -EOVERFLOW when capacity does not fit 32-bit buffer
+ * indices or capacity x buffer size does not fit size_t; -ENOMEM when memory
+ * for the arena or the bookkeeping cannot be had. Nothing is allocated on
+ * failure. Cost: one mmap of the arena (pages are touched on first use), and
+ * O(capacity) to link the freelist. Any thread.
+ */
+CBM_API int cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out);
+
+/*
+ * Destroy a pool and unmap its arena. Buffers still held are reported once
+ * as CBM_ERR_LEAK (the default handler prints and returns) and are gone with
+ * the arena. NULL is a no-op. The caller must guarantee that no other call
+ * on this pool runs concurrently or later. Cost: O(CPUs) plus munmap.
+ */
+CBM_API void cbm_pool_destroy(cbm_pool *pool);
+
+/*
+ * Take one buffer, aligned to the pool's align, cbm_block_size() bytes long,
+ * contents unspecified. Returns NULL and sets errno to ENOMEM only when no
+ * buffer is free in the pool: when the global tier is empty it drains other
+ * CPUs' caches before it gives up, so in a quiescent pool with k buffers held,
+ * capacity - k allocations in a row succeed. Cost: O(1), a few nanoseconds,
+ * from the CPU's cache; one lock-free pop per magazine (magazine_size
+ * buffers) from the global tier; when the pool runs dry, O(CPUs) and may
+ * wait for a thread preempted inside another CPU's cache. Any thread.
+ */
+CBM_API void *cbm_alloc(cbm_pool *pool);
+
+/*
+ * Give back a buffer obtained from this pool. NULL is a no-op. A pointer that
+ * is not a buffer of this pool goes to the error handler and is not put in
+ * the pool. Cost: O(1), as cbm_alloc; never blocks. Any thread, not
+ * necessarily the one that allocated the buffer.
+ */
+CBM_API void cbm_free(cbm_pool *pool, void *buf);
+
+/*
+ * Take n buffers into bufs[0..n-1], all or nothing. Returns 0, or -ENOMEM
+ * with no buffer taken (the contents of bufs are then unspecified) when fewer
+ * than n are free, or
+ * -EINVAL (and the error handler) when pool is NULL or bufs is NULL with
+ * n > 0. n == 0 returns 0. Cost: O(n), magazines are copied whole where they
+ * can be. Any thread.
+ */
+CBM_API int cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n);
+
+/*
+ * Give back n buffers. Each bad pointer goes to the error handler and is
+ * skipped; the others are given back. NULL entries are skipped. Cost: O(n).
+ * Any thread.
+ */
+CBM_API void cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n);
+
+/*
+ * Usable bytes per buffer: block_size rounded up to a multiple of align
+ * (with the default align of 64, a 100-byte block is 128 bytes). Buffers are
+ * laid out at that stride, so every byte of it may be used; a debug pool adds
+ * its guard zone after it. O(1), any thread.
+ */
+CBM_API size_t cbm_block_size(const cbm_pool *pool);
+
+/* Number of buffers in the pool. O(1), any thread. */
+CBM_API size_t cbm_capacity(const cbm_pool *pool);
+
+/*
+ * Fill *out with a snapshot (see cbm_stats). Returns 0, or -EINVAL for a
+ * NULL argument. Cost: O(CPUs); takes no lock; any thread.
+ */
+CBM_API int cbm_pool_stats(const cbm_pool *pool, cbm_stats *out);
+
+/*
+ * Drain every CPU's cache into the global tier, so that memory cached on
+ * CPUs the application no longer runs on is available everywhere. Returns
+ * the number of buffers moved (>= 0), or -EINVAL for NULL. Cost: O(CPUs x
+ * magazine_size); waits for a thread that is preempted inside a CPU's cache
+ * to leave it. Any thread.
+ */
+CBM_API int cbm_pool_trim(cbm_pool *pool);
+
+/*
+ * Check every structure of a quiescent pool: each buffer is in exactly one
+ * place (freelist, depot, a CPU cache, the retired list) or held, and the
+ * held count agrees with the counters; in a debug pool, each buffer's state
+ * agrees with where it was found. Returns 0 when all holds, -EUCLEAN when
+ * something does not (and prints what to stderr), -EINVAL for NULL, -ENOMEM
+ * when its scratch bitmap cannot be allocated. The caller must guarantee that
+ * no other call on this pool runs meanwhile. Cost: O(capacity). For tests.
+ */
+CBM_API int cbm_pool_verify(const cbm_pool *pool);
+
+/* The pool's name, as given at creation, or "(unnamed)". Any thread. */
+CBM_API const char *cbm_pool_name(const cbm_pool *pool);
+
+/*
+ * Install the process-wide error handler; NULL restores the default. The
+ * handler may be called concurrently from several threads. Any thread.
+ */
+CBM_API void cbm_set_error_handler(cbm_error_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CBM_H */

@@ -1,0 +1,91 @@
+/*
+ * Arena mapping. Alignments above the page size are had by mapping align
+ * bytes more than needed and unmapping the misaligned head and the tail.
+ */
+#include "arena.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+static size_t
+round_up(size_t x, size_t to)
+{
+	return (x + to - 1) & ~(to - 1);
+}
+
+/* Map at least bytes, aligned to align; trims the slack. */
+static void *
+map_aligned(size_t bytes, size_t align, size_t *mapped)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t want = round_up(bytes, page);
+	size_t slack = align > page ? align : 0;
+	char *p, *start;
+
+	if (want < bytes || want + slack < want)
+		return NULL;
+	p = mmap(NULL, want + slack, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	start = (char *)round_up((uintptr_t)p, align > page ? align : page);
+	if (start > p)
+		munmap(p, (size_t)(start - p));
+	if (p + want + slack > start + want)
+		munmap(start + want,
+		       (size_t)(p + want + slack - (start + want)));
+	*mapped = want;
+	return start;
+}
+
+int
+cbm_arena_map(struct cbm_arena *a, size_t bytes, size_t align, bool huge)
+{
+	size_t mapped;
+	void *p;
+
+	a->pages = CBM_PAGES_NORMAL;
+	if (huge) {
+		size_t hb = round_up(bytes, HUGE_PAGE_BYTES);
+
+		if (hb >= bytes) {
+			p = mmap(NULL, hb, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1,
+				 0);
+			/* A huge page mapping is 2 MiB aligned, which covers
+			 * any align up to that. */
+			if (p != MAP_FAILED &&
+			    ((uintptr_t)p & (align - 1)) == 0) {
+				a->base = a->map = p;
+				a->map_bytes = hb;
+				a->pages = CBM_PAGES_HUGETLB;
+				return 0;
+			}
+			if (p != MAP_FAILED)
+				munmap(p, hb);
+		}
+		/* THP only backs 2 MiB-aligned ranges. */
+		if (align < HUGE_PAGE_BYTES)
+			align = HUGE_PAGE_BYTES;
+	}
+	p = map_aligned(bytes, align, &mapped);
+	if (p == NULL)
+		return -ENOMEM;
+	a->base = a->map = p;
+	a->map_bytes = mapped;
+	if (huge && madvise(p, mapped, MADV_HUGEPAGE) == 0)
+		a->pages = CBM_PAGES_THP;
+	return 0;
+}
+
+void
+cbm_arena_unmap(struct cbm_arena *a)
+{
+	if (a->map != NULL)
+		munmap(a->map, a->map_bytes);
+	a->map = a->base = NULL;
+}

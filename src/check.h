@@ -1,0 +1,113 @@
+/*
+ * Misuse detection: pointer validation, debug-pool buffer states and guard
+ * zones, sanitizer annotations, and the error handler.
+ *
+ * Pointer validation costs a subtraction, a shift, a multiply, a mask and
+ * two compares, and no divide: the arena is contiguous (arena.h), stride is
+ * odd << shift, and for x < 2^64 and odd d, x * inverse(d) mod 2^64 is x / d
+ * when d divides x and exceeds (2^64 - 1) / d when it does not (exact
+ * division by the modular inverse). With off = ptr - base (wrapping below
+ * base) and x = off >> shift: ptr is buffer i exactly when the low shift
+ * bits of off are zero and x * inverse(odd) = i < capacity. A non-multiple
+ * gives a product above (2^64 - 1) / odd >= capacity, because capacity *
+ * stride fits size_t (pool.c checks it); a multiple outside the arena gives
+ * a quotient >= capacity. So one test rejects foreign and interior pointers
+ * alike, and only the cold path tells them apart.
+ */
+#ifndef CBM_CHECK_H
+#define CBM_CHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "freelist.h"
+#include "pool.h"
+
+#ifdef CBM_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+/* Where a debug pool's buffer is. */
+enum cbm_block_state {
+	CBM_BLOCK_POOLED = 0, /* freelist, depot or a CPU cache */
+	CBM_BLOCK_HELD,	      /* handed to the application */
+	CBM_BLOCK_RETIRED,    /* waiting for a grace period */
+	CBM_BLOCK_DROPPED,    /* found damaged; never handed out again */
+};
+
+/* Report a programming error to the error handler (cbm_set_error_handler).
+ * Never called with a cache lock held (percpu.h, P4). */
+CBM_COLD void cbm_report(const struct cbm_pool *pool, int err, const void *ptr,
+			 const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Index of a pointer the library itself handed out or holds. */
+static inline uint32_t
+cbm_block_index_trusted(const struct cbm_pool *pool, const void *buf)
+{
+	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->base;
+
+	return (uint32_t)((off >> pool->stride_shift) * pool->stride_inv);
+}
+
+CBM_COLD uint32_t cbm_block_reject(const struct cbm_pool *pool, const void *buf,
+				   const char *op);
+
+/* Index of a pointer from the application, or CBM_NIL after reporting
+ * CBM_ERR_FOREIGN or CBM_ERR_MISALIGNED. op names the call. */
+static inline uint32_t
+cbm_block_index_checked(const struct cbm_pool *pool, const void *buf,
+			const char *op)
+{
+	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->base;
+	uint64_t idx = (off >> pool->stride_shift) * pool->stride_inv;
+	uintptr_t low = off & (((uintptr_t)1 << pool->stride_shift) - 1);
+
+	if (cbm_unlikely(low != 0 || idx >= pool->capacity))
+		return cbm_block_reject(pool, buf, op);
+	return (uint32_t)idx;
+}
+
+static inline bool
+cbm_pool_is_debug(const struct cbm_pool *pool)
+{
+	return pool->flags & CBM_POOL_DEBUG;
+}
+
+/* Debug pools: buffer idx is being handed out; it must be POOLED. Arms its
+ * guard zone. Otherwise reports CBM_ERR_CORRUPT and returns false: the
+ * caller must not hand it out (someone else holds it). */
+bool cbm_debug_on_alloc(const struct cbm_pool *pool, uint32_t idx);
+
+/* Debug pools: the application gives buffer idx back (to POOLED, or to
+ * RETIRED). false, after reporting, if it was not HELD or its guard zone
+ * was written; it must then not be put in the pool. */
+bool cbm_debug_on_release(const struct cbm_pool *pool, uint32_t idx,
+			  enum cbm_block_state to, const char *op);
+
+/* AddressSanitizer: a pooled buffer is poisoned, so that an application
+ * that touches a buffer after giving it back is caught at the access. */
+static inline void
+cbm_san_enter_pool(const struct cbm_pool *pool, void *buf)
+{
+#ifdef CBM_ASAN
+	ASAN_POISON_MEMORY_REGION(buf, pool->stride);
+#else
+	(void)pool;
+	(void)buf;
+#endif
+}
+
+static inline void
+cbm_san_leave_pool(const struct cbm_pool *pool, void *buf)
+{
+#ifdef CBM_ASAN
+	ASAN_UNPOISON_MEMORY_REGION(buf, pool->stride);
+#else
+	(void)pool;
+	(void)buf;
+#endif
+}
+
+#endif /* CBM_CHECK_H */

@@ -1,0 +1,85 @@
+/*
+ * The depot (see depot.h for its invariants). Magazines are named by their
+ * index so that the stacks are tagged-index istacks: one 64-bit CAS each, and
+ * ABA-safe (freelist.c, I1).
+ */
+#include "depot.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler.h"
+
+int
+cbm_depot_init(struct cbm_depot *d, uint32_t nmags, uint32_t mag_size)
+{
+	size_t bytes =
+		sizeof(struct cbm_mag) + (size_t)mag_size * sizeof(void *);
+
+	/* Each magazine on its own lines: two CPUs never write the same one. */
+	bytes = (bytes + CBM_CACHELINE - 1) & ~(size_t)(CBM_CACHELINE - 1);
+	memset(d, 0, sizeof(*d));
+	d->mag_bytes = bytes;
+	d->nmags = nmags;
+	d->mag_size = mag_size;
+	d->mags = aligned_alloc(CBM_CACHELINE, bytes * nmags);
+	d->links = calloc(nmags, sizeof(*d->links));
+	if (d->mags == NULL || d->links == NULL) {
+		cbm_depot_fini(d);
+		return -ENOMEM;
+	}
+	cbm_istack_init(&d->full);
+	cbm_istack_init(&d->empty);
+	for (uint32_t i = 0; i < nmags; i++) {
+		struct cbm_mag *m = cbm_depot_mag(d, i);
+
+		cbm_mag_set_count(m, 0);
+		m->id = i;
+		cbm_store_relaxed_u32(&d->links[i],
+				      i + 1 < nmags ? i + 1 : CBM_NIL);
+	}
+	cbm_istack_push_chain(&d->empty, d->links, 0, nmags - 1, nmags);
+	return 0;
+}
+
+void
+cbm_depot_fini(struct cbm_depot *d)
+{
+	free(d->mags);
+	free(d->links);
+	d->mags = NULL;
+	d->links = NULL;
+}
+
+static struct cbm_mag *
+take(struct cbm_depot *d, struct cbm_istack *s)
+{
+	uint32_t id = cbm_istack_pop(s, d->links);
+
+	return id == CBM_NIL ? NULL : cbm_depot_mag(d, id);
+}
+
+struct cbm_mag *
+cbm_depot_take_full(struct cbm_depot *d)
+{
+	return take(d, &d->full);
+}
+
+struct cbm_mag *
+cbm_depot_take_empty(struct cbm_depot *d)
+{
+	return take(d, &d->empty);
+}
+
+void
+cbm_depot_give_full(struct cbm_depot *d, struct cbm_mag *m)
+{
+	cbm_istack_push(&d->full, d->links, m->id);
+}
+
+void
+cbm_depot_give_empty(struct cbm_depot *d, struct cbm_mag *m)
+{
+	cbm_istack_push(&d->empty, d->links, m->id);
+}

@@ -1,0 +1,80 @@
+/*
+ * The global tier (global.h). Buffers enter the freelist only as whole
+ * blocks the caller owns, and leave it only by a successful pop, so the
+ * freelist's invariants (freelist.c) carry over: no buffer is ever in the
+ * freelist twice, or in it and in a magazine at once.
+ */
+#include "global.h"
+
+#include "check.h"
+#include "pool.h"
+
+uint32_t
+cbm_global_fill(struct cbm_pool *pool, struct cbm_mag *m)
+{
+	uint32_t n, idx;
+
+	idx = cbm_istack_pop_chain(&pool->freelist, pool->links, pool->mag_size,
+				   &n);
+	for (uint32_t i = 0; i < n; i++) {
+		m->slots[i] = cbm_block_ptr(pool, idx);
+		idx = cbm_load_relaxed_u32(&pool->links[idx]);
+	}
+	cbm_mag_set_count(m, n);
+	return n;
+}
+
+void
+cbm_global_spill(struct cbm_pool *pool, struct cbm_mag *m)
+{
+	uint32_t n = cbm_mag_count(m);
+	uint32_t first, prev;
+
+	if (n == 0)
+		return;
+	/* Link slots[0] -> slots[1] -> ... -> slots[n-1]; push_chain writes
+	 * the last link. */
+	first = prev = cbm_block_index_trusted(pool, m->slots[0]);
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t idx = cbm_block_index_trusted(pool, m->slots[i]);
+
+		cbm_store_relaxed_u32(&pool->links[prev], idx);
+		prev = idx;
+	}
+	cbm_istack_push_chain(&pool->freelist, pool->links, first, prev, n);
+	cbm_mag_set_count(m, 0);
+}
+
+void *
+cbm_global_alloc_one(struct cbm_pool *pool)
+{
+	uint32_t idx = cbm_istack_pop(&pool->freelist, pool->links);
+	struct cbm_mag *m;
+	uint32_t n;
+	void *buf;
+
+	if (idx != CBM_NIL)
+		return cbm_block_ptr(pool, idx);
+	m = cbm_depot_take_full(&pool->depot);
+	if (m == NULL)
+		return NULL;
+	n = cbm_mag_count(m);
+	buf = m->slots[n - 1];
+	cbm_mag_set_count(m, n - 1);
+	cbm_global_spill(pool, m);
+	cbm_depot_give_empty(&pool->depot, m);
+	return buf;
+}
+
+void
+cbm_global_free_one(struct cbm_pool *pool, uint32_t idx)
+{
+	cbm_istack_push(&pool->freelist, pool->links, idx);
+}
+
+uint64_t
+cbm_global_count(const struct cbm_pool *pool)
+{
+	return cbm_istack_count(&pool->freelist) +
+	       cbm_depot_full_count(&pool->depot) * pool->mag_size;
+}

@@ -1,0 +1,88 @@
+/*
+ * Statistics. Nothing here takes a lock or writes shared memory: counters
+ * have one writer each (a cache's lock holder) or are atomic adds, and
+ * gauges are relaxed reads of the tiers. While the pool is busy each value
+ * is approximately right; when quiescent every value is exact, and the
+ * gauges and the counters are two independent accounts of the same buffers
+ * (free + cached + retired from the tiers, in_use from the counters), which
+ * is why the sum equal to capacity is a check and not a tautology.
+ */
+#include "stats.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "global.h"
+#include "pool.h"
+
+struct totals {
+	uint64_t allocs, frees, depot_exchanges, global_pops, global_pushes;
+	uint64_t cached;
+};
+
+static void
+sum_caches(const struct cbm_pool *pool, struct totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned i = 0; i < pool->ncpus; i++) {
+		const struct cbm_cpu_cache *c = &pool->cpus[i];
+
+		t->allocs += cbm_load_relaxed_u64(&c->allocs);
+		t->frees += cbm_load_relaxed_u64(&c->frees);
+		t->depot_exchanges += cbm_load_relaxed_u64(&c->depot_exchanges);
+		t->global_pops += cbm_load_relaxed_u64(&c->global_pops);
+		t->global_pushes += cbm_load_relaxed_u64(&c->global_pushes);
+		t->cached += cbm_cache_count(c);
+	}
+	t->allocs += cbm_load_relaxed_u64(&pool->uncached_allocs);
+	t->frees += cbm_load_relaxed_u64(&pool->uncached_frees);
+}
+
+static uint64_t
+held(uint64_t allocs, uint64_t frees, uint64_t capacity)
+{
+	/* Counters read at slightly different moments may cross while the
+	 * pool is busy; keep the answer in range. */
+	if (frees >= allocs)
+		return 0;
+	return allocs - frees > capacity ? capacity : allocs - frees;
+}
+
+uint64_t
+cbm_stats_held(const struct cbm_pool *pool)
+{
+	struct totals t;
+
+	sum_caches(pool, &t);
+	return held(t.allocs, t.frees, pool->capacity);
+}
+
+int
+cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
+{
+	struct totals t;
+
+	if (pool == NULL || out == NULL)
+		return -EINVAL;
+	sum_caches(pool, &t);
+	memset(out, 0, sizeof(*out));
+	out->capacity = pool->capacity;
+	out->block_size = pool->block_size;
+	out->free = cbm_global_count(pool);
+	out->cached = t.cached;
+	out->retired = 0;
+	out->in_use = held(t.allocs, t.frees, pool->capacity);
+	out->allocs = t.allocs;
+	out->frees = t.frees;
+	out->alloc_failures = cbm_load_relaxed_u64(&pool->alloc_failures);
+	out->depot_exchanges = t.depot_exchanges;
+	out->global_pops = t.global_pops;
+	out->global_pushes = t.global_pushes;
+	out->busy_fallbacks = cbm_load_relaxed_u64(&pool->busy_fallbacks);
+	out->steals = cbm_load_relaxed_u64(&pool->steals);
+	out->trims = cbm_load_relaxed_u64(&pool->trims);
+	out->magazine_size = pool->mag_size;
+	out->cpus = pool->ncpus;
+	out->hugepages = pool->arena.pages;
+	return 0;
+}

@@ -1,0 +1,238 @@
+/*
+ * cbm_pool_verify: an audit of a quiescent pool, independent of the
+ * counters it checks.
+ *
+ * It walks every place a pooled buffer can be (the freelist, the depot's
+ * full magazines, each CPU's two magazines) and marks each buffer found in a
+ * bitmap; a buffer found twice, a link or slot that names no buffer, a
+ * magazine in two places or in none, a magazine whose count breaks the
+ * depot's invariant, a stack whose count disagrees with its length: each is
+ * a violation. The buffers not found are the held ones, and their number
+ * must equal what the counters say is held; in a debug pool each buffer's
+ * state must agree with where it was found.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "pool.h"
+#include "stats.h"
+
+struct audit {
+	const struct cbm_pool *pool;
+	uint8_t *seen;	   /* one byte per buffer: where it was first found */
+	uint8_t *mag_seen; /* one byte per magazine */
+	uint64_t found;
+	unsigned problems;
+};
+
+static void problem(struct audit *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+problem(struct audit *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* Enough lines to diagnose; a broken pool can have millions. */
+	if (a->problems++ >= 20)
+		return;
+	fprintf(stderr, "cbm_pool_verify: pool '%s': ", a->pool->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Mark buffer idx as found in place `where`, whose debug state should be
+ * expect. false when idx cannot be followed further (a bad index, or a
+ * buffer seen before: a chain through it would loop). */
+static bool
+mark(struct audit *a, uint32_t idx, const char *where, uint8_t expect)
+{
+	const struct cbm_pool *pool = a->pool;
+
+	if (idx >= pool->capacity) {
+		problem(a, "%s names buffer %" PRIu32 " of %" PRIu32, where,
+			idx, pool->capacity);
+		return false;
+	}
+	if (a->seen[idx]) {
+		problem(a, "buffer %" PRIu32 " found twice (again in %s)", idx,
+			where);
+		return false;
+	}
+	a->seen[idx] = 1;
+	a->found++;
+	if (pool->state != NULL &&
+	    cbm_load_relaxed_u8(&pool->state[idx]) != expect)
+		problem(a, "buffer %" PRIu32 " in %s has debug state %u", idx,
+			where, cbm_load_relaxed_u8(&pool->state[idx]));
+	return true;
+}
+
+static void
+mark_pointer(struct audit *a, const void *buf, const char *where)
+{
+	const struct cbm_pool *pool = a->pool;
+	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->base;
+
+	if (off >= pool->arena_bytes || off % pool->stride != 0) {
+		problem(a, "%s holds %p, not a buffer", where, buf);
+		return;
+	}
+	mark(a, (uint32_t)(off / pool->stride), where, CBM_BLOCK_POOLED);
+}
+
+static void
+walk_freelist(struct audit *a)
+{
+	const struct cbm_pool *pool = a->pool;
+	uint32_t idx = cbm_istack_top_quiescent(&pool->freelist);
+	uint64_t len = 0;
+
+	while (idx != CBM_NIL) {
+		if (!mark(a, idx, "the freelist", CBM_BLOCK_POOLED))
+			return;
+		idx = cbm_load_relaxed_u32(&pool->links[idx]);
+		len++;
+	}
+	if (len != cbm_istack_count(&pool->freelist))
+		problem(a, "freelist holds %" PRIu64 " but counts %" PRIu64,
+			len, cbm_istack_count(&pool->freelist));
+}
+
+static void
+mark_magazine(struct audit *a, const struct cbm_mag *m, const char *where)
+{
+	const struct cbm_depot *d = &a->pool->depot;
+	uint32_t n = cbm_mag_count(m);
+
+	if (m->id >= d->nmags || cbm_depot_mag(d, m->id) != m) {
+		problem(a, "%s holds a magazine that is not the pool's", where);
+		return;
+	}
+	if (a->mag_seen[m->id]++) {
+		problem(a, "magazine %" PRIu32 " found twice (again in %s)",
+			m->id, where);
+		return;
+	}
+	if (n > a->pool->mag_size) {
+		problem(a, "magazine %" PRIu32 " in %s counts %" PRIu32, m->id,
+			where, n);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		mark_pointer(a, m->slots[i], where);
+}
+
+static void
+walk_depot_stack(struct audit *a, const struct cbm_istack *s, bool full)
+{
+	const struct cbm_depot *d = &a->pool->depot;
+	const char *where =
+		full ? "the depot's full stack" : "the depot's empty stack";
+	uint32_t id = cbm_istack_top_quiescent(s);
+	uint64_t len = 0;
+
+	while (id != CBM_NIL && len <= d->nmags) {
+		const struct cbm_mag *m;
+
+		if (id >= d->nmags) {
+			problem(a, "%s links to magazine %" PRIu32, where, id);
+			return;
+		}
+		m = cbm_depot_mag(d, id);
+		if (cbm_mag_count(m) != (full ? a->pool->mag_size : 0))
+			problem(a, "magazine %" PRIu32 " in %s counts %" PRIu32,
+				id, where, cbm_mag_count(m));
+		mark_magazine(a, m, where);
+		id = cbm_load_relaxed_u32(&d->links[id]);
+		len++;
+	}
+	if (len != cbm_istack_count(s))
+		problem(a, "%s holds %" PRIu64 " but counts %" PRIu64, where,
+			len, cbm_istack_count(s));
+}
+
+static void
+walk_caches(struct audit *a)
+{
+	const struct cbm_pool *pool = a->pool;
+
+	for (unsigned i = 0; i < pool->ncpus; i++) {
+		const struct cbm_cpu_cache *c = &pool->cpus[i];
+		char where[48];
+
+		if (cbm_load_relaxed_u32(&c->lock) != 0)
+			problem(a, "CPU %u's cache is locked", i);
+		for (int j = 0; j < 2; j++) {
+			snprintf(where, sizeof(where), "CPU %u's magazine %d",
+				 i, j);
+			mark_magazine(
+				a,
+				atomic_load_explicit(&c->mags[j],
+						     memory_order_relaxed),
+				where);
+		}
+	}
+}
+
+static void
+check_held(struct audit *a)
+{
+	const struct cbm_pool *pool = a->pool;
+	uint64_t held = pool->capacity - a->found;
+	uint64_t counted = cbm_stats_held(pool);
+
+	if (held != counted)
+		problem(a,
+			"%" PRIu64 " buffers are nowhere in the pool but the "
+			"counters say %" PRIu64 " are held",
+			held, counted);
+	for (uint32_t id = 0; id < pool->depot.nmags; id++)
+		if (!a->mag_seen[id])
+			problem(a, "magazine %" PRIu32 " is nowhere", id);
+	if (pool->state == NULL)
+		return;
+	for (uint32_t i = 0; i < pool->capacity; i++) {
+		uint8_t s = cbm_load_relaxed_u8(&pool->state[i]);
+
+		if (!a->seen[i] && s != CBM_BLOCK_HELD &&
+		    s != CBM_BLOCK_DROPPED)
+			problem(a,
+				"buffer %" PRIu32 " is nowhere in the pool "
+				"but has debug state %u",
+				i, s);
+	}
+}
+
+int
+cbm_pool_verify(const cbm_pool *pool)
+{
+	struct audit a = {.pool = pool};
+
+	if (pool == NULL)
+		return -EINVAL;
+	a.seen = calloc(pool->capacity, 1);
+	a.mag_seen = calloc(pool->depot.nmags, 1);
+	if (a.seen == NULL || a.mag_seen == NULL) {
+		free(a.seen);
+		free(a.mag_seen);
+		return -ENOMEM;
+	}
+	walk_freelist(&a);
+	walk_depot_stack(&a, &pool->depot.full, true);
+	walk_depot_stack(&a, &pool->depot.empty, false);
+	walk_caches(&a);
+	check_held(&a);
+	free(a.seen);
+	free(a.mag_seen);
+	if (a.problems > 20)
+		fprintf(stderr, "cbm_pool_verify: pool '%s': %u problems\n",
+			pool->name, a.problems);
+	return a.problems ? -EUCLEAN : 0;
+}

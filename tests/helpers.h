@@ -1,0 +1,99 @@
+/* Shared by the unit tests: cmocka, an error-handler recorder, threads. */
+#ifndef CBM_TEST_HELPERS_H
+#define CBM_TEST_HELPERS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "cbm.h"
+
+/* Records every report instead of aborting. */
+struct recorded_errors {
+	atomic_int count;
+	int last_err;
+	const void *last_ptr;
+	const cbm_pool *last_pool;
+	char last_what[256];
+	pthread_mutex_t lock;
+};
+
+static inline void
+record_error(void *arg, const cbm_pool *pool, int err, const void *ptr,
+	     const char *what)
+{
+	struct recorded_errors *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	r->last_err = err;
+	r->last_ptr = ptr;
+	r->last_pool = pool;
+	strncpy(r->last_what, what, sizeof(r->last_what) - 1);
+	pthread_mutex_unlock(&r->lock);
+	atomic_fetch_add(&r->count, 1);
+}
+
+static inline void
+recorder_install(struct recorded_errors *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+	cbm_set_error_handler(record_error, r);
+}
+
+static inline void
+recorder_remove(struct recorded_errors *r)
+{
+	cbm_set_error_handler(NULL, NULL);
+	pthread_mutex_destroy(&r->lock);
+}
+
+static inline cbm_pool *
+make_pool(size_t block_size, size_t capacity, unsigned flags)
+{
+	cbm_pool_config cfg = {.block_size = block_size,
+			       .capacity = capacity,
+			       .flags = flags,
+			       .name = "test"};
+	cbm_pool *pool = NULL;
+
+	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+	assert_non_null(pool);
+	return pool;
+}
+
+/* The two accounts of a quiescent pool agree (stats.c). */
+static inline void
+assert_conserved(const cbm_pool *pool)
+{
+	cbm_stats st;
+
+	assert_int_equal(cbm_pool_stats(pool, &st), 0);
+	assert_int_equal(st.free + st.cached + st.retired + st.in_use,
+			 st.capacity);
+	assert_int_equal(cbm_pool_verify(pool), 0);
+}
+
+/* Run fn(arg_i) on n threads at once and join them. */
+static inline void
+run_threads(unsigned n, void *(*fn)(void *), void *args, size_t arg_size)
+{
+	pthread_t t[64];
+
+	assert_true(n <= 64);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, fn,
+						(char *)args + i * arg_size),
+				 0);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+}
+
+#endif /* CBM_TEST_HELPERS_H */

@@ -1,0 +1,440 @@
+/* Unit tests for the public pool API (include/cbm.h). */
+#include "helpers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "pool.h"
+
+static void
+create_and_destroy(void **state)
+{
+	cbm_pool *pool = make_pool(2048, 1024, 0);
+	cbm_stats st;
+
+	(void)state;
+	assert_int_equal(cbm_capacity(pool), 1024);
+	assert_int_equal(cbm_block_size(pool), 2048);
+	assert_string_equal(cbm_pool_name(pool), "test");
+	assert_int_equal(cbm_pool_stats(pool, &st), 0);
+	assert_int_equal(st.free, 1024);
+	assert_int_equal(st.in_use + st.cached + st.retired, 0);
+	assert_true(st.magazine_size >= 1 && st.magazine_size <= 64);
+	assert_true(st.cpus >= 1);
+	cbm_pool_destroy(pool);
+	cbm_pool_destroy(NULL);
+}
+
+static void
+unnamed_pools_say_so(void **state)
+{
+	cbm_pool_config cfg = {.block_size = 8, .capacity = 1};
+	cbm_pool *pool;
+
+	(void)state;
+	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+	assert_string_equal(cbm_pool_name(pool), "(unnamed)");
+	cbm_pool_destroy(pool);
+}
+
+/* The sizing rule: usable size is block_size rounded up to align. */
+static void
+block_size_rounds_to_alignment(void **state)
+{
+	static const struct {
+		size_t block, align, expect;
+	} cases[] = {
+		{1, 0, 64},	    {64, 0, 64}, {100, 0, 128},
+		{2048, 0, 2048},    {1, 8, 8},	 {9, 8, 16},
+		{1, 1, 1},	    {3, 1, 3},	 {100, 4096, 4096},
+		{4097, 4096, 8192},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cbm_pool_config cfg = {.block_size = cases[i].block,
+				       .capacity = 4,
+				       .align = cases[i].align};
+		cbm_pool *pool;
+
+		assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+		assert_int_equal(cbm_block_size(pool), cases[i].expect);
+		cbm_pool_destroy(pool);
+	}
+}
+
+/* Every buffer aligned, all distinct, none overlapping. */
+static void
+buffers_are_aligned_and_disjoint(void **state)
+{
+	static const size_t aligns[] = {1, 8, 64, 4096, (size_t)2 << 20};
+
+	(void)state;
+	for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++) {
+		cbm_pool_config cfg = {
+			.block_size = 24, .capacity = 200, .align = aligns[a]};
+		cbm_pool *pool;
+		uintptr_t p[200];
+		size_t bs;
+
+		assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+		bs = cbm_block_size(pool);
+		for (int i = 0; i < 200; i++) {
+			p[i] = (uintptr_t)cbm_alloc(pool);
+			assert_true(p[i] != 0);
+			assert_int_equal(p[i] % aligns[a], 0);
+			/* Every byte is writable. */
+			memset((void *)p[i], i, bs);
+		}
+		for (int i = 0; i < 200; i++)
+			for (int j = i + 1; j < 200; j++)
+				assert_true(p[i] + bs <= p[j] ||
+					    p[j] + bs <= p[i]);
+		for (int i = 0; i < 200; i++)
+			assert_int_equal(*(unsigned char *)p[i],
+					 (unsigned char)i);
+		for (int i = 0; i < 200; i++)
+			cbm_free(pool, (void *)p[i]);
+		assert_conserved(pool);
+		cbm_pool_destroy(pool);
+	}
+}
+
+static void
+capacity_means_capacity(void **state)
+{
+	cbm_pool *pool = make_pool(64, 1000, 0);
+	void **b = calloc(1000, sizeof(void *));
+	cbm_stats st;
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 1000; i++)
+			assert_non_null(b[i] = cbm_alloc(pool));
+		errno = 0;
+		assert_null(cbm_alloc(pool));
+		assert_int_equal(errno, ENOMEM);
+		/* Free half, so that some sit in caches and some spill. */
+		for (int i = 0; i < 1000; i += 2)
+			cbm_free(pool, b[i]);
+		for (int i = 0; i < 1000; i += 2)
+			assert_non_null(b[i] = cbm_alloc(pool));
+		assert_null(cbm_alloc(pool));
+		for (int i = 0; i < 1000; i++)
+			cbm_free(pool, b[i]);
+		assert_conserved(pool);
+	}
+	cbm_pool_stats(pool, &st);
+	assert_int_equal(st.alloc_failures, 6);
+	assert_int_equal(st.allocs, 3 * 1500);
+	assert_int_equal(st.frees, 3 * 1500);
+	free(b);
+	cbm_pool_destroy(pool);
+}
+
+static void
+bulk_is_all_or_nothing(void **state)
+{
+	cbm_pool *pool = make_pool(64, 100, 0);
+	void *a[100], *b[100];
+	cbm_stats before, after;
+
+	(void)state;
+	assert_int_equal(cbm_alloc_bulk(pool, a, 0), 0);
+	assert_int_equal(cbm_alloc_bulk(pool, a, 70), 0);
+	cbm_pool_stats(pool, &before);
+	assert_int_equal(before.in_use, 70);
+	/* 30 left: asking for 31 takes nothing. */
+	assert_int_equal(cbm_alloc_bulk(pool, b, 31), -ENOMEM);
+	cbm_pool_stats(pool, &after);
+	assert_int_equal(after.in_use, 70);
+	assert_int_equal(after.alloc_failures, before.alloc_failures + 1);
+	assert_conserved(pool);
+	assert_int_equal(cbm_alloc_bulk(pool, b, 30), 0);
+	for (int i = 0; i < 70; i++)
+		for (int j = 0; j < 30; j++)
+			assert_ptr_not_equal(a[i], b[j]);
+	cbm_free_bulk(pool, a, 70);
+	cbm_free_bulk(pool, b, 30);
+	cbm_free_bulk(pool, b, 0);
+	assert_conserved(pool);
+	cbm_pool_stats(pool, &after);
+	assert_int_equal(after.in_use, 0);
+	cbm_pool_destroy(pool);
+}
+
+static void
+bulk_larger_than_magazines(void **state)
+{
+	cbm_pool_config cfg = {
+		.block_size = 32, .capacity = 5000, .magazine_size = 16};
+	cbm_pool *pool;
+	void **a = calloc(5000, sizeof(void *));
+
+	(void)state;
+	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+	assert_int_equal(cbm_alloc_bulk(pool, a, 4999), 0);
+	assert_int_equal(cbm_alloc_bulk(pool, a + 4999, 2), -ENOMEM);
+	assert_int_equal(cbm_alloc_bulk(pool, a + 4999, 1), 0);
+	cbm_free_bulk(pool, a, 5000);
+	assert_conserved(pool);
+	assert_int_equal(cbm_alloc_bulk(pool, a, 5000), 0);
+	cbm_free_bulk(pool, a, 5000);
+	assert_conserved(pool);
+	free(a);
+	cbm_pool_destroy(pool);
+}
+
+static void
+stats_add_up_while_buffers_are_out(void **state)
+{
+	cbm_pool *pool = make_pool(128, 512, 0);
+	void *b[300];
+	cbm_stats st;
+
+	(void)state;
+	for (int i = 0; i < 300; i++)
+		b[i] = cbm_alloc(pool);
+	for (int i = 0; i < 300; i += 3)
+		cbm_free(pool, b[i]);
+	assert_conserved(pool);
+	cbm_pool_stats(pool, &st);
+	assert_int_equal(st.in_use, 200);
+	assert_int_equal(st.allocs, 300);
+	assert_int_equal(st.frees, 100);
+	for (int i = 0; i < 300; i++)
+		if (i % 3)
+			cbm_free(pool, b[i]);
+	assert_true(cbm_pool_trim(pool) >= 0);
+	cbm_pool_stats(pool, &st);
+	assert_int_equal(st.free, 512);
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+}
+
+/* verify() is a real check: plant damage by hand and it must say so. */
+static void
+verify_catches_planted_damage(void **state)
+{
+	cbm_pool *pool = make_pool(64, 64, 0);
+	void *buf = cbm_alloc(pool);
+	uint32_t idx = cbm_block_index_trusted(pool, buf);
+
+	(void)state;
+	assert_int_equal(cbm_pool_verify(pool), 0);
+	/* A held buffer pushed on the freelist behind the counters' back:
+	 * it is "nowhere" no longer, and the counters disagree. */
+	cbm_istack_push(&pool->freelist, pool->links, idx);
+	assert_int_equal(cbm_pool_verify(pool), -EUCLEAN);
+	assert_int_equal(cbm_istack_pop(&pool->freelist, pool->links), idx);
+	assert_int_equal(cbm_pool_verify(pool), 0);
+	cbm_free(pool, buf);
+	assert_int_equal(cbm_pool_verify(pool), 0);
+	/* A free buffer in a magazine and on the freelist at once. */
+	{
+		struct cbm_mag *m = cbm_cache_loaded(&pool->cpus[0]);
+		uint32_t n;
+
+		if (cbm_mag_count(m) == pool->mag_size)
+			m = atomic_load(
+				&pool->cpus[0].mags[1 - pool->cpus[0].cur]);
+		n = cbm_mag_count(m);
+		uint32_t top = cbm_istack_top_quiescent(&pool->freelist);
+
+		m->slots[n] = cbm_block_ptr(pool, top);
+		cbm_mag_set_count(m, n + 1);
+		assert_int_equal(cbm_pool_verify(pool), -EUCLEAN);
+		cbm_mag_set_count(m, n);
+		assert_int_equal(cbm_pool_verify(pool), 0);
+	}
+	cbm_pool_destroy(pool);
+}
+
+static void
+debug_pools_guard_the_end(void **state)
+{
+	cbm_pool *pool = make_pool(100, 16, CBM_POOL_DEBUG);
+	unsigned char *b;
+
+	(void)state;
+	assert_int_equal(cbm_block_size(pool), 128);
+	assert_true(pool->stride > 128);
+	b = cbm_alloc(pool);
+	memset(b, 0xff, 128); /* every usable byte, and not one more */
+	cbm_free(pool, b);
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+}
+
+static void
+huge_pages_are_optional(void **state)
+{
+	cbm_pool *pool = make_pool(2048, 4096, CBM_POOL_HUGEPAGES);
+	cbm_stats st;
+	void *b;
+
+	(void)state;
+	cbm_pool_stats(pool, &st);
+	assert_true(st.hugepages <= 2);
+	b = cbm_alloc(pool);
+	memset(b, 1, 2048);
+	cbm_free(pool, b);
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+}
+
+/*
+ * Threads (more than CPUs) allocate, free and bulk-move buffers at random.
+ * Each buffer a thread holds is claimed in an owner table and stamped with
+ * its holder; both are checked before it goes back. A buffer handed to two
+ * holders at once fails the claim or the stamp.
+ */
+#define MT_THREADS 12
+#define MT_CAPACITY 128
+
+struct mt {
+	cbm_pool *pool;
+	atomic_uint *owner;
+	unsigned id;
+	unsigned seed;
+	unsigned long ops, empty, violations;
+};
+
+static uint32_t
+index_of(const cbm_pool *pool, const void *p)
+{
+	return (uint32_t)(((const char *)p - pool->base) / pool->stride);
+}
+
+static void
+claim(struct mt *m, void *p)
+{
+	unsigned expect = 0;
+
+	if (!atomic_compare_exchange_strong(&m->owner[index_of(m->pool, p)],
+					    &expect, m->id))
+		m->violations++;
+	memcpy(p, &m->id, sizeof(m->id));
+}
+
+static void
+release(struct mt *m, void *p)
+{
+	unsigned stamp;
+
+	memcpy(&stamp, p, sizeof(stamp));
+	if (stamp != m->id ||
+	    atomic_exchange(&m->owner[index_of(m->pool, p)], 0) != m->id)
+		m->violations++;
+}
+
+static void *
+mt_worker(void *arg)
+{
+	struct mt *m = arg;
+	void *held[48];
+	unsigned n = 0;
+
+	for (int i = 0; i < 40000; i++) {
+		unsigned r = rand_r(&m->seed) % 8;
+
+		m->ops++;
+		if (r < 3 && n < 48) {
+			void *p = cbm_alloc(m->pool);
+
+			if (p == NULL) {
+				m->empty++;
+				continue;
+			}
+			claim(m, p);
+			held[n++] = p;
+		} else if (r < 4 && n + 8 <= 48) {
+			if (cbm_alloc_bulk(m->pool, &held[n], 8) != 0) {
+				m->empty++;
+				continue;
+			}
+			for (int k = 0; k < 8; k++)
+				claim(m, held[n + k]);
+			n += 8;
+		} else if (r < 5 && n >= 8) {
+			n -= 8;
+			for (int k = 0; k < 8; k++)
+				release(m, held[n + k]);
+			cbm_free_bulk(m->pool, &held[n], 8);
+		} else if (r >= 6 && n > 0) {
+			unsigned k = rand_r(&m->seed) % n;
+			void *p = held[k];
+
+			held[k] = held[--n];
+			release(m, p);
+			cbm_free(m->pool, p);
+		}
+		if (r == 7 && m->seed % 512 == 0)
+			cbm_pool_trim(m->pool);
+	}
+	while (n > 0) {
+		release(m, held[--n]);
+		cbm_free(m->pool, held[n]);
+	}
+	return NULL;
+}
+
+static void
+threads_never_share_a_buffer(void **state)
+{
+	cbm_pool_config cfg = {.block_size = 64,
+			       .capacity = MT_CAPACITY,
+			       .magazine_size = 8,
+			       .name = "mt"};
+	atomic_uint *owner = calloc(MT_CAPACITY, sizeof(*owner));
+	struct mt m[MT_THREADS];
+	unsigned long empty = 0;
+	cbm_pool *pool;
+	cbm_stats st;
+
+	(void)state;
+	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+	for (unsigned i = 0; i < MT_THREADS; i++)
+		m[i] = (struct mt){.pool = pool,
+				   .owner = owner,
+				   .id = i + 1,
+				   .seed = 1234 + i};
+	run_threads(MT_THREADS, mt_worker, m, sizeof(m[0]));
+	for (unsigned i = 0; i < MT_THREADS; i++) {
+		assert_int_equal(m[i].violations, 0);
+		empty += m[i].empty;
+	}
+	/* 12 threads wanting up to 48 each from 128: the pool ran dry. */
+	assert_true(empty > 0);
+	cbm_pool_stats(pool, &st);
+	assert_int_equal(st.in_use, 0);
+	assert_int_equal(st.allocs, st.frees);
+	assert_conserved(pool);
+	assert_int_equal(cbm_pool_trim(pool) >= 0, 1);
+	cbm_pool_stats(pool, &st);
+	assert_int_equal(st.free, MT_CAPACITY);
+	free(owner);
+	cbm_pool_destroy(pool);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(create_and_destroy),
+		cmocka_unit_test(unnamed_pools_say_so),
+		cmocka_unit_test(block_size_rounds_to_alignment),
+		cmocka_unit_test(buffers_are_aligned_and_disjoint),
+		cmocka_unit_test(capacity_means_capacity),
+		cmocka_unit_test(bulk_is_all_or_nothing),
+		cmocka_unit_test(bulk_larger_than_magazines),
+		cmocka_unit_test(stats_add_up_while_buffers_are_out),
+		cmocka_unit_test(verify_catches_planted_damage),
+		cmocka_unit_test(debug_pools_guard_the_end),
+		cmocka_unit_test(huge_pages_are_optional),
+		cmocka_unit_test(threads_never_share_a_buffer),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

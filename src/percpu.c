@@ -152,7 +152,7 @@ cbm_caches_drain(struct cbm_pool *pool, bool stop_early)
 {
 	size_t moved = 0;
 
-	for (unsigned i = 0; i < pool->ncpus; i++) {
+	for (unsigned i = 0; i < pool->ncaches; i++) {
 		struct cbm_cpu_cache *c = &pool->cpus[i];
 
 		/* Skip a cache that is visibly empty without taking its lock

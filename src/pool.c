@@ -63,15 +63,15 @@ inverse_odd(uint64_t d)
 }
 
 /*
- * A magazine small enough that the caches of all CPUs together hold at
- * most about a quarter of a small pool, and 64 otherwise: a trip below the
+ * A magazine small enough that the caches together hold at most about half
+ * of a small pool, and 64 otherwise: a trip below the
  * cache then costs one CAS per 64 operations, and a magazine's slots are
  * eight cache lines.
  */
 static uint32_t
-default_magazine(size_t capacity, unsigned ncpus)
+default_magazine(size_t capacity, unsigned ncaches)
 {
-	size_t m = capacity / (8 * (size_t)ncpus);
+	size_t m = capacity / (4 * (size_t)ncaches);
 
 	if (m < 1)
 		m = 1;
@@ -81,7 +81,7 @@ default_magazine(size_t capacity, unsigned ncpus)
 struct geometry {
 	size_t align, block_size, stride, arena_bytes, nmags;
 	uint32_t mag_size;
-	unsigned ncpus;
+	unsigned ncaches;
 };
 
 static int
@@ -114,14 +114,14 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 		return -EOVERFLOW;
 	g->arena_bytes = cfg->capacity * g->stride;
 	n = get_nprocs_conf();
-	g->ncpus = n > 0 ? (unsigned)n : 1;
+	g->ncaches = (n > 0 ? (unsigned)n : 1) * CBM_CACHES_PER_CPU;
 	g->mag_size = cfg->magazine_size
 			      ? cfg->magazine_size
-			      : default_magazine(cfg->capacity, g->ncpus);
+			      : default_magazine(cfg->capacity, g->ncaches);
 	/* Two per cache, enough for every buffer to sit in a full one, and
-	 * one spare (depot.h). Fits 32 bits: capacity < 2^32 and ncpus is
+	 * one spare (depot.h). Fits 32 bits: capacity < 2^32 and ncaches is
 	 * small, but check rather than trust. */
-	g->nmags = 2 * (size_t)g->ncpus +
+	g->nmags = 2 * (size_t)g->ncaches +
 		   (cfg->capacity + g->mag_size - 1) / g->mag_size + 1;
 	if (g->nmags >= CBM_NIL)
 		return -EOVERFLOW;
@@ -159,7 +159,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 		return -ENOMEM;
 	memset(pool, 0, sizeof(*pool));
 	pool->cpus = aligned_alloc(CBM_CACHELINE,
-				   g.ncpus * sizeof(struct cbm_cpu_cache));
+				   g.ncaches * sizeof(struct cbm_cpu_cache));
 	pool->links = calloc(cap, sizeof(*pool->links));
 	if (cfg->flags & CBM_POOL_DEBUG)
 		pool->state = calloc(cap, sizeof(*pool->state));
@@ -180,7 +180,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	pool->capacity = cap;
 	pool->mag_size = g.mag_size;
 	pool->flags = cfg->flags;
-	pool->ncpus = g.ncpus;
+	pool->ncaches = g.ncaches;
 	pool->block_size = g.block_size;
 	snprintf(pool->name, sizeof(pool->name), "%s",
 		 cfg->name ? cfg->name : "(unnamed)");
@@ -191,11 +191,11 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 		cbm_store_relaxed_u32(&pool->links[i], i + 1);
 	cbm_istack_push_chain(&pool->freelist, pool->links, 0, cap - 1, cap);
 
-	for (unsigned i = 0; i < g.ncpus; i++) {
+	for (unsigned i = 0; i < g.ncaches; i++) {
 		struct cbm_cpu_cache *c = &pool->cpus[i];
 
 		memset(c, 0, sizeof(*c));
-		/* nmags >= 2 * ncpus + 1: these cannot fail. */
+		/* nmags >= 2 * ncaches + 1: these cannot fail. */
 		atomic_init(&c->mags[0], cbm_depot_take_empty(&pool->depot));
 		atomic_init(&c->mags[1], cbm_depot_take_empty(&pool->depot));
 	}
@@ -248,7 +248,7 @@ alloc_uncached(struct cbm_pool *pool)
 			cbm_fetch_add_relaxed_u64(&pool->uncached_allocs, 1);
 			return buf;
 		}
-		if (round > pool->ncpus || cbm_caches_drain(pool, true) == 0)
+		if (round > pool->ncaches || cbm_caches_drain(pool, true) == 0)
 			return NULL;
 		cbm_fetch_add_relaxed_u64(&pool->steals, 1);
 	}
@@ -258,10 +258,10 @@ alloc_uncached(struct cbm_pool *pool)
 static inline void *
 take_one(struct cbm_pool *pool)
 {
-	struct cbm_cpu_cache *c = cbm_cache_current(pool);
+	struct cbm_cpu_cache *c = cbm_cache_lock_current(pool);
 	void *buf = NULL;
 
-	if (cbm_likely(cbm_cache_trylock(c))) {
+	if (cbm_likely(c != NULL)) {
 		buf = cbm_cache_pop_locked(c);
 		if (cbm_unlikely(buf == NULL) &&
 		    cbm_cache_refill_locked(pool, c))
@@ -296,9 +296,9 @@ hand_out(struct cbm_pool *pool, void *buf)
 static void
 put_back(struct cbm_pool *pool, void *const *bufs, size_t n)
 {
-	struct cbm_cpu_cache *c = cbm_cache_current(pool);
+	struct cbm_cpu_cache *c = cbm_cache_lock_current(pool);
 
-	if (cbm_likely(cbm_cache_trylock(c))) {
+	if (cbm_likely(c != NULL)) {
 		for (size_t i = 0; i < n; i++) {
 			if (cbm_unlikely(!cbm_cache_push_locked(
 				    c, pool->mag_size, bufs[i]))) {
@@ -380,8 +380,8 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 			   pool == NULL ? "pool" : "array");
 		return -EINVAL;
 	}
-	c = cbm_cache_current(pool);
-	if (n > 0 && cbm_likely(cbm_cache_trylock(c))) {
+	c = n > 0 ? cbm_cache_lock_current(pool) : NULL;
+	if (c != NULL) {
 		/* Copy whole runs of the loaded magazine, refilling it as
 		 * the single-buffer path would. */
 		while (got < n) {

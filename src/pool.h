@@ -29,8 +29,8 @@ struct cbm_pool {
 	uint32_t capacity;
 	uint32_t mag_size;
 	unsigned flags;
-	unsigned ncpus;
-	struct cbm_cpu_cache *cpus; /* ncpus caches */
+	unsigned ncaches;	    /* CBM_CACHES_PER_CPU per CPU */
+	struct cbm_cpu_cache *cpus; /* ncaches caches */
 	cbm_atomic_u32 *links;	    /* freelist/retired links, per buffer */
 
 	/* The global tier; each stack head on its own line (freelist.h). */
@@ -62,15 +62,25 @@ cbm_block_ptr(const struct cbm_pool *pool, uint32_t idx)
 	return pool->base + (size_t)idx * pool->stride;
 }
 
-/* The CPU cache for the calling thread (a hint, cpu.h). */
+/*
+ * Lock a cache of the calling thread's CPU (a hint, cpu.h): the CPU's own,
+ * or when a thread preempted inside it holds that one, the CPU's spare
+ * (percpu.h, P3). NULL when both are held: the caller goes global.
+ */
 static inline struct cbm_cpu_cache *
-cbm_cache_current(const struct cbm_pool *pool)
+cbm_cache_lock_current(const struct cbm_pool *pool)
 {
-	unsigned cpu = cbm_current_cpu();
+	unsigned slot = cbm_current_cpu() * CBM_CACHES_PER_CPU;
+	struct cbm_cpu_cache *c;
 
-	if (cbm_unlikely(cpu >= pool->ncpus))
-		cpu %= pool->ncpus;
-	return &pool->cpus[cpu];
+	if (cbm_unlikely(slot >= pool->ncaches))
+		slot %= pool->ncaches;
+	c = &pool->cpus[slot];
+	if (cbm_likely(cbm_cache_trylock(c)))
+		return c;
+	if (cbm_cache_trylock(c + 1))
+		return c + 1;
+	return NULL;
 }
 
 #endif /* CBM_POOL_H */

@@ -24,7 +24,7 @@ static void
 sum_caches(const struct cbm_pool *pool, struct totals *t)
 {
 	memset(t, 0, sizeof(*t));
-	for (unsigned i = 0; i < pool->ncpus; i++) {
+	for (unsigned i = 0; i < pool->ncaches; i++) {
 		const struct cbm_cpu_cache *c = &pool->cpus[i];
 
 		t->allocs += cbm_load_relaxed_u64(&c->allocs);
@@ -82,7 +82,7 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 	out->steals = cbm_load_relaxed_u64(&pool->steals);
 	out->trims = cbm_load_relaxed_u64(&pool->trims);
 	out->magazine_size = pool->mag_size;
-	out->cpus = pool->ncpus;
+	out->cpus = pool->ncaches / CBM_CACHES_PER_CPU;
 	out->hugepages = pool->arena.pages;
 	return 0;
 }

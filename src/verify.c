@@ -163,14 +163,14 @@ walk_caches(struct audit *a)
 {
 	const struct cbm_pool *pool = a->pool;
 
-	for (unsigned i = 0; i < pool->ncpus; i++) {
+	for (unsigned i = 0; i < pool->ncaches; i++) {
 		const struct cbm_cpu_cache *c = &pool->cpus[i];
 		char where[48];
 
 		if (cbm_load_relaxed_u32(&c->lock) != 0)
-			problem(a, "CPU %u's cache is locked", i);
+			problem(a, "cache %u is locked", i);
 		for (int j = 0; j < 2; j++) {
-			snprintf(where, sizeof(where), "CPU %u's magazine %d",
+			snprintf(where, sizeof(where), "cache %u's magazine %d",
 				 i, j);
 			mark_magazine(
 				a,

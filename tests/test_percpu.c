@@ -55,7 +55,7 @@ sum(const cbm_pool *pool, size_t field)
 {
 	uint64_t n = 0;
 
-	for (unsigned i = 0; i < pool->ncpus; i++)
+	for (unsigned i = 0; i < pool->ncaches; i++)
 		n += atomic_load(
 			(cbm_atomic_u64 *)((char *)&pool->cpus[i] + field));
 	return n;
@@ -67,7 +67,8 @@ static void
 one_trip_below_per_magazine(void **state)
 {
 	cbm_pool *pool = small_pool(64);
-	struct cbm_cpu_cache *c = &pool->cpus[pin_to(allowed_cpu(0))];
+	struct cbm_cpu_cache *c =
+		&pool->cpus[pin_to(allowed_cpu(0)) * CBM_CACHES_PER_CPU];
 	void *b[3 * MAG];
 
 	(void)state;
@@ -108,7 +109,8 @@ static void
 empty_caches_trade_with_the_depot(void **state)
 {
 	cbm_pool *pool = small_pool(64);
-	struct cbm_cpu_cache *c = &pool->cpus[pin_to(allowed_cpu(0))];
+	struct cbm_cpu_cache *c =
+		&pool->cpus[pin_to(allowed_cpu(0)) * CBM_CACHES_PER_CPU];
 	struct cbm_mag *full;
 
 	(void)state;
@@ -130,7 +132,8 @@ static void
 drain_moves_everything_global(void **state)
 {
 	cbm_pool *pool = small_pool(64);
-	struct cbm_cpu_cache *c = &pool->cpus[pin_to(allowed_cpu(0))];
+	struct cbm_cpu_cache *c =
+		&pool->cpus[pin_to(allowed_cpu(0)) * CBM_CACHES_PER_CPU];
 	void *b[MAG + 2];
 	cbm_stats st;
 
@@ -151,23 +154,35 @@ drain_moves_everything_global(void **state)
 }
 
 static void
-busy_cache_goes_global(void **state)
+busy_cache_uses_the_spare_then_goes_global(void **state)
 {
 	cbm_pool *pool = small_pool(64);
-	struct cbm_cpu_cache *c = &pool->cpus[pin_to(allowed_cpu(0))];
+	struct cbm_cpu_cache *own =
+		&pool->cpus[pin_to(allowed_cpu(0)) * CBM_CACHES_PER_CPU];
+	struct cbm_cpu_cache *spare = own + 1;
 	cbm_stats st;
 	void *buf;
 
 	(void)state;
-	/* Hold the lock as a preempted thread would. */
-	assert_true(cbm_cache_trylock(c));
+	/* Hold the CPU's own cache, as a thread preempted inside would. */
+	assert_true(cbm_cache_trylock(own));
+	buf = cbm_alloc(pool);
+	assert_non_null(buf);
+	assert_int_equal(atomic_load(&spare->allocs), 1);
+	cbm_free(pool, buf);
+	assert_int_equal(atomic_load(&spare->frees), 1);
+	cbm_pool_stats(pool, &st);
+	assert_int_equal(st.busy_fallbacks, 0);
+	/* Both held: straight to the global tier, and still no waiting. */
+	assert_true(cbm_cache_trylock(spare));
 	buf = cbm_alloc(pool);
 	assert_non_null(buf);
 	cbm_free(pool, buf);
 	cbm_pool_stats(pool, &st);
 	assert_int_equal(st.busy_fallbacks, 2);
 	assert_int_equal(st.in_use, 0);
-	cbm_cache_unlock(c);
+	cbm_cache_unlock(spare);
+	cbm_cache_unlock(own);
 	assert_conserved(pool);
 	cbm_pool_destroy(pool);
 }
@@ -190,7 +205,9 @@ other_cpus_caches_are_stolen_when_dry(void **state)
 		b[i] = cbm_alloc(pool);
 	for (int i = 0; i < 2 * MAG; i++)
 		cbm_free(pool, b[i]);
-	assert_int_equal(cbm_cache_count(&pool->cpus[cpu0]), 2 * MAG);
+	assert_int_equal(
+		cbm_cache_count(&pool->cpus[cpu0 * CBM_CACHES_PER_CPU]),
+		2 * MAG);
 	/* From cpu1, every buffer can still be had. */
 	pin_to(cpu1);
 	for (int i = 0; i < 64; i++)
@@ -213,6 +230,7 @@ a_cache_is_one_line(void **state)
 	(void)state;
 	assert_int_equal(sizeof(struct cbm_cpu_cache), 64);
 	assert_int_equal((uintptr_t)&pool->cpus[1] % 64, 0);
+	assert_int_equal(pool->ncaches % CBM_CACHES_PER_CPU, 0);
 	cbm_pool_destroy(pool);
 }
 
@@ -237,8 +255,9 @@ main(void)
 					  restore_affinity),
 		cmocka_unit_test_teardown(drain_moves_everything_global,
 					  restore_affinity),
-		cmocka_unit_test_teardown(busy_cache_goes_global,
-					  restore_affinity),
+		cmocka_unit_test_teardown(
+			busy_cache_uses_the_spare_then_goes_global,
+			restore_affinity),
 		cmocka_unit_test_teardown(other_cpus_caches_are_stolen_when_dry,
 					  restore_affinity),
 		cmocka_unit_test(a_cache_is_one_line),

@@ -6,7 +6,12 @@
  * see the same machine weather; the table shows medians over repetitions.
  * Thread counts above the CPU count are oversubscribed and marked so.
  *
+ * With --retire, threads allocate and retire (cbm_retire) instead, and the
+ * table shows buffers retired per second and how many buffers each grace
+ * period returned on average.
+ *
  *   cbm_demo [--seconds S] [--reps R] [--size BYTES] [--threads 1,2,4,8]
+ *            [--retire]
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,7 +29,7 @@
 #define MAX_THREADS 64
 #define MAX_REPS 15
 
-enum subject { CBM, MALLOC };
+enum subject { CBM, MALLOC, CBM_RETIRE };
 
 struct run {
 	enum subject subject;
@@ -55,6 +60,16 @@ worker(void *arg)
 
 				escape(p);
 				cbm_free(r->pool, p);
+			} else if (r->subject == CBM_RETIRE) {
+				void *p = cbm_alloc(r->pool);
+
+				/* Dry while buffers wait for their grace
+				 * period: count only what was retired. */
+				if (p == NULL) {
+					pairs--;
+					continue;
+				}
+				cbm_retire(r->pool, p);
 			} else {
 				void *p = malloc(r->size);
 
@@ -132,6 +147,7 @@ main(int argc, char **argv)
 	size_t size = 2048;
 	int threads[16] = {1, 2, 4, 8};
 	int nthreads = 4;
+	int retire = 0;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	cbm_pool_config cfg = {.capacity = 65536, .name = "demo"};
 	cbm_pool *pool;
@@ -142,6 +158,8 @@ main(int argc, char **argv)
 			seconds = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--retire"))
+			retire = 1;
 		else if (!strcmp(argv[i], "--size") && i + 1 < argc)
 			size = strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
@@ -155,7 +173,8 @@ main(int argc, char **argv)
 		} else {
 			fprintf(stderr,
 				"usage: %s [--seconds S] [--reps R] "
-				"[--size BYTES] [--threads 1,2,4,8]\n",
+				"[--size BYTES] [--threads 1,2,4,8] "
+				"[--retire]\n",
 				argv[0]);
 			return 2;
 		}
@@ -178,6 +197,32 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	if (retire) {
+		printf("alloc+retire of %zu-byte buffers, %ld CPUs online, "
+		       "median of %d x %.2f s\n\n",
+		       size, cpus, reps, seconds);
+		printf("%-8s %16s %16s\n", "threads", "Mretired/s",
+		       "buffers/grace");
+		for (int i = 0; i < nthreads; i++) {
+			double c[MAX_REPS];
+			cbm_stats a, b;
+
+			cbm_pool_stats(pool, &a);
+			for (int k = 0; k < reps; k++)
+				c[k] = measure(CBM_RETIRE, pool, size,
+					       threads[i], seconds);
+			cbm_barrier(pool);
+			cbm_pool_stats(pool, &b);
+			printf("%-8d %16.2f %16.1f%s\n", threads[i],
+			       median(c, reps) / 1e6,
+			       (double)(b.reclaimed - a.reclaimed) /
+				       (double)(b.grace_periods -
+						a.grace_periods),
+			       threads[i] > cpus ? "  (oversubscribed)" : "");
+		}
+		cbm_pool_destroy(pool);
+		return 0;
+	}
 	printf("alloc+free pairs of %zu-byte buffers, %ld CPUs online, "
 	       "median of %d x %.2f s\n\n",
 	       size, cpus, reps, seconds);

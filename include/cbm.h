@@ -26,6 +26,7 @@
 #ifndef CBM_H
 #define CBM_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,10 @@ extern "C" {
 /* A pool of fixed-size buffers. Opaque: its layout is private. */
 typedef struct cbm_pool cbm_pool;
 
+/* liburcu's description of an RCU flavor (<urcu/flavor.h>): for example
+ * urcu_memb_flavor, urcu_qsbr_flavor, urcu_bp_flavor. */
+struct rcu_flavor_struct;
+
 /* Keep a state per buffer and a guard zone after each buffer: detects double
  * free (CBM_ERR_DOUBLE_FREE) and writes past the end (CBM_ERR_OVERFLOW). Costs
  * one atomic exchange per alloc and per free, and the guard zone. */
@@ -49,6 +54,9 @@ typedef struct cbm_pool cbm_pool;
 /* Ask for huge pages for the arena: explicit 2 MiB pages if the system has
  * them reserved, else transparent huge pages. Falls back silently. */
 #define CBM_POOL_HUGEPAGES (1u << 1)
+
+/* idle_trim_ms value that never trims idle CPUs' caches. */
+#define CBM_IDLE_TRIM_OFF UINT_MAX
 
 typedef struct cbm_pool_config {
 	size_t block_size;	/* bytes per buffer, > 0 */
@@ -58,6 +66,18 @@ typedef struct cbm_pool_config {
 	                           0 means a tuned default */
 	unsigned flags;		/* CBM_POOL_* */
 	const char *name;	/* shown in messages; copied; may be NULL */
+	/*
+	 * The RCU flavor that guards retired buffers (cbm_retire); NULL means
+	 * liburcu's memb flavor, whose readers use cbm_read_lock. Give your
+	 * own (say &urcu_qsbr_flavor) when your readers already use it: they
+	 * then keep using that flavor's read side and registration, and the
+	 * pool waits for that flavor's grace periods.
+	 */
+	const struct rcu_flavor_struct *rcu_flavor;
+	/* A CPU cache that sees no alloc or free for this long is drained to
+	 * the global tier by the reclamation thread. 0 means 1000; at least
+	 * 10; CBM_IDLE_TRIM_OFF never. */
+	unsigned idle_trim_ms;
 } cbm_pool_config;
 
 /*
@@ -71,7 +91,7 @@ typedef struct cbm_stats {
 	size_t block_size; /* usable bytes per buffer (cbm_block_size) */
 	size_t free;	   /* in the global tier (freelist and depot) */
 	size_t cached;	   /* in per-CPU magazines */
-	size_t retired;	   /* waiting for an RCU grace period */
+	size_t retired;	   /* retired, waiting for an RCU grace period */
 	size_t in_use;	   /* held by the application */
 	uint64_t allocs;   /* buffers handed out, bulk included */
 	uint64_t frees;	   /* buffers given back by cbm_free* */
@@ -80,15 +100,22 @@ typedef struct cbm_stats {
 	uint64_t depot_exchanges; /* magazines swapped with the depot */
 	uint64_t global_pops;	  /* magazine refills from the freelist */
 	uint64_t global_pushes;	  /* magazine spills to the freelist */
-	uint64_t busy_fallbacks;  /* calls that found their CPU cache in use
-	                             by a preempted thread and went global */
+	uint64_t busy_fallbacks;  /* calls that found both caches of their CPU
+	                             held by preempted threads, and went to
+	                             the global tier */
 	uint64_t steals;	  /* drains of other CPUs' caches made so an
 	                             allocation could succeed */
 	uint64_t trims;		  /* buffers moved out of CPU caches by
 	                             cbm_pool_trim */
+	uint64_t idle_drains;	  /* buffers moved out of idle CPUs' caches
+	                             by the reclamation thread */
+	uint64_t reclaimed;	  /* retired buffers back in the pool */
+	uint64_t grace_periods;	  /* grace periods waited for this pool;
+	                             reclaimed / grace_periods is the batch */
 	size_t magazine_size;	  /* buffers per magazine */
-	unsigned cpus;		  /* per-CPU caches */
-	unsigned hugepages;	  /* 1 if the arena got huge pages */
+	unsigned cpus;		  /* CPUs with caches (two caches each) */
+	unsigned hugepages;	  /* 0: normal pages; 1: explicit huge pages;
+	                             2: transparent huge pages asked for */
 } cbm_stats;
 
 /* What an error handler is told went wrong. */
@@ -206,6 +233,38 @@ CBM_API int cbm_pool_trim(cbm_pool *pool);
  * no other call on this pool runs meanwhile. Cost: O(capacity). For tests.
  */
 CBM_API int cbm_pool_verify(const cbm_pool *pool);
+
+/*
+ * Give back a buffer that other threads may still be reading inside RCU
+ * read-side sections (cbm_read_lock, or the pool's own flavor). It returns
+ * to the pool after a grace period of the pool's flavor, so no reader that
+ * could have seen it is still reading when it is handed out again. Checks
+ * as cbm_free (foreign, interior and, in a debug pool, double retire or
+ * free). NULL is a no-op. Cost: O(1), one compare-and-swap; never blocks,
+ * never allocates, never writes into buf. Any thread, including readers
+ * inside a read-side section.
+ */
+CBM_API void cbm_retire(cbm_pool *pool, void *buf);
+
+/*
+ * Wait until every buffer retired to this pool before the call is back in
+ * the pool. Blocks for at least one pass of the reclamation thread, and for
+ * a grace period when something was retired: must not be called from
+ * inside a read-side section (it would wait for itself). Any thread.
+ */
+CBM_API void cbm_barrier(cbm_pool *pool);
+
+/*
+ * An RCU read-side section of the default flavor (liburcu memb), for
+ * readers of buffers that pools without an rcu_flavor of their own may
+ * retire: between the two calls, a buffer the thread could see before
+ * cbm_retire stays valid. Sections nest. The first call of a thread
+ * registers it with liburcu; it is unregistered when the thread exits.
+ * Cost: a few nanoseconds, no atomic read-modify-write, never blocks. A
+ * thread must not fork, call cbm_barrier or cbm_pool_destroy inside one.
+ */
+CBM_API void cbm_read_lock(void);
+CBM_API void cbm_read_unlock(void);
 
 /* The pool's name, as given at creation, or "(unnamed)". Any thread. */
 CBM_API const char *cbm_pool_name(const cbm_pool *pool);

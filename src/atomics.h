@@ -54,6 +54,21 @@ cbm_cas_weak_acq_rel_u64(cbm_atomic_u64 *p, uint64_t *expected,
 						     memory_order_acquire);
 }
 
+/* Sequentially consistent: for the rare places that need a single total
+ * order with other seq_cst operations (a Dekker-style handshake). */
+static inline bool
+cbm_cas_weak_seq_cst_u64(cbm_atomic_u64 *p, uint64_t *expected,
+			 uint64_t desired)
+{
+	return atomic_compare_exchange_weak(p, expected, desired);
+}
+
+static inline uint64_t
+cbm_load_seq_cst_u64(const cbm_atomic_u64 *p)
+{
+	return atomic_load(p);
+}
+
 static inline uint64_t
 cbm_xchg_acq_rel_u64(cbm_atomic_u64 *p, uint64_t v)
 {
@@ -112,6 +127,24 @@ static inline uint32_t
 cbm_xchg_acquire_u32(cbm_atomic_u32 *p, uint32_t v)
 {
 	return atomic_exchange_explicit(p, v, memory_order_acquire);
+}
+
+static inline uint32_t
+cbm_load_seq_cst_u32(const cbm_atomic_u32 *p)
+{
+	return atomic_load(p);
+}
+
+static inline void
+cbm_store_seq_cst_u32(cbm_atomic_u32 *p, uint32_t v)
+{
+	atomic_store(p, v);
+}
+
+static inline uint32_t
+cbm_xchg_seq_cst_u32(cbm_atomic_u32 *p, uint32_t v)
+{
+	return atomic_exchange(p, v);
 }
 
 static inline uint32_t

@@ -171,3 +171,35 @@ cbm_debug_on_release(const struct cbm_pool *pool, uint32_t idx,
 	}
 	return true;
 }
+
+bool
+cbm_debug_on_reclaim(const struct cbm_pool *pool, uint32_t idx)
+{
+	uint8_t expected = CBM_BLOCK_RETIRED;
+
+	if (cbm_cas_strong_relaxed_u8(&pool->state[idx], &expected,
+				      CBM_BLOCK_POOLED))
+		return true;
+	cbm_report(pool, CBM_ERR_CORRUPT, cbm_block_ptr(pool, idx),
+		   "reclaim: retired buffer %" PRIu32 " is %s", idx,
+		   state_name(expected));
+	return false;
+}
+
+void
+cbm_report_fork_prepare(void)
+{
+	pthread_mutex_lock(&handler_mutex);
+}
+
+void
+cbm_report_fork_parent(void)
+{
+	pthread_mutex_unlock(&handler_mutex);
+}
+
+void
+cbm_report_fork_child(void)
+{
+	pthread_mutex_init(&handler_mutex, NULL);
+}

@@ -86,6 +86,19 @@ bool cbm_debug_on_alloc(const struct cbm_pool *pool, uint32_t idx);
 bool cbm_debug_on_release(const struct cbm_pool *pool, uint32_t idx,
 			  enum cbm_block_state to, const char *op);
 
+/* Debug pools: the reclamation thread returns retired buffer idx to the
+ * pool; it must be RETIRED. Otherwise reports CBM_ERR_CORRUPT and returns
+ * false: the caller must leave it out. */
+bool cbm_debug_on_reclaim(const struct cbm_pool *pool, uint32_t idx);
+
+/* Hold the error handler's lock across fork (fork.c). */
+void cbm_report_fork_prepare(void);
+void cbm_report_fork_parent(void);
+void cbm_report_fork_child(void);
+
+/* Install the fork handlers once per process (fork.c). */
+void cbm_fork_handlers_install(void);
+
 /* AddressSanitizer: a pooled buffer is poisoned, so that an application
  * that touches a buffer after giving it back is caught at the access. */
 static inline void

@@ -34,6 +34,8 @@
 
 #include <ck_backoff.h>
 
+#include "plant.h"
+
 static inline uint64_t
 pack(uint32_t hi, uint32_t idx)
 {
@@ -50,6 +52,13 @@ static inline uint32_t
 head_high(uint64_t h)
 {
 	return (uint32_t)(h >> 32);
+}
+
+/* I1. (A stress build can plant the ABA bug by leaving the tag alone.) */
+static inline uint32_t
+next_tag(uint64_t h)
+{
+	return CBM_PLANTED(CBM_PLANT_NO_TAG) ? head_high(h) : head_high(h) + 1;
 }
 
 void
@@ -73,7 +82,7 @@ cbm_istack_push_chain(struct cbm_istack *s, cbm_atomic_u32 *links,
 	cbm_fetch_add_relaxed_u64(&s->count, n); /* I4: before the CAS */
 	for (;;) {
 		cbm_store_relaxed_u32(&links[last], head_index(old));
-		next = pack(head_high(old) + 1, first);
+		next = pack(next_tag(old), first);
 		/* Release: pairs with the acquire load of head in pop and
 		 * pop_chain (I2: the link above is published with it). */
 		if (cbm_cas_weak_acq_rel_u64(&s->head, &old, next))
@@ -112,8 +121,9 @@ cbm_istack_pop_chain(struct cbm_istack *s, cbm_atomic_u32 *links, uint32_t max,
 			rest = cbm_load_relaxed_u32(&links[rest]);
 			taken++;
 		}
+		CBM_YIELD_POINT(); /* widen the ABA window (I1) */
 		if (cbm_cas_weak_acq_rel_u64(&s->head, &old,
-					     pack(head_high(old) + 1, rest))) {
+					     pack(next_tag(old), rest))) {
 			cbm_fetch_sub_relaxed_u64(&s->count, taken); /* I4 */
 			*n = taken;
 			return first;
@@ -143,8 +153,10 @@ cbm_ilist_push(struct cbm_ilist *l, cbm_atomic_u32 *links, uint32_t idx)
 
 	for (;;) {
 		cbm_store_relaxed_u32(&links[idx], head_index(old));
-		/* Release: pairs with the acquire of take_all's exchange. */
-		if (cbm_cas_weak_acq_rel_u64(&l->head, &old,
+		/* Release: pairs with the acquire of take_all's exchange.
+		 * seq_cst: the pusher's next step may be a Dekker-style
+		 * handshake with the consumer (reclaim.c, R4). */
+		if (cbm_cas_weak_seq_cst_u64(&l->head, &old,
 					     pack(head_high(old) + 1, idx)))
 			return;
 		ck_backoff_eb(&backoff);

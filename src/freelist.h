@@ -87,7 +87,7 @@ cbm_istack_top_quiescent(const struct cbm_istack *s)
 
 void cbm_ilist_init(struct cbm_ilist *l);
 
-/* Push one entry the caller owns. One CAS. */
+/* Push one entry the caller owns. One CAS, sequentially consistent. */
 void cbm_ilist_push(struct cbm_ilist *l, cbm_atomic_u32 *links, uint32_t idx);
 
 /*
@@ -100,6 +100,13 @@ static inline uint32_t
 cbm_ilist_count(const struct cbm_ilist *l)
 {
 	return (uint32_t)(cbm_load_relaxed_u64(&l->head) >> 32);
+}
+
+/* The count, read with a seq_cst load (for handshakes). */
+static inline uint32_t
+cbm_ilist_count_seq_cst(const struct cbm_ilist *l)
+{
+	return (uint32_t)(cbm_load_seq_cst_u64(&l->head) >> 32);
 }
 
 /* The first entry, for audits of a list nobody is using (quiescent). */

@@ -27,6 +27,9 @@
 
 #include "check.h"
 #include "global.h"
+#include "plant.h"
+#include "rcu.h"
+#include "reclaim.h"
 #include "stats.h"
 
 #define DEFAULT_ALIGN 64
@@ -35,6 +38,8 @@
 #define DEFAULT_MAGAZINE 64
 #define GUARD_MIN 8 /* debug pools: at least this many guard bytes */
 #define KNOWN_FLAGS (CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES)
+#define DEFAULT_IDLE_TRIM_MS 1000
+#define MIN_IDLE_TRIM_MS 10
 
 /* Buffers handed to the free path in one locked batch by cbm_free_bulk. */
 #define FREE_BATCH 64
@@ -82,6 +87,7 @@ struct geometry {
 	size_t align, block_size, stride, arena_bytes, nmags;
 	uint32_t mag_size;
 	unsigned ncaches;
+	unsigned idle_trim_ms;
 };
 
 static int
@@ -92,8 +98,11 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 
 	if (cfg->block_size == 0 || cfg->capacity == 0 ||
 	    (cfg->flags & ~KNOWN_FLAGS) != 0 ||
-	    cfg->magazine_size > MAX_MAGAZINE)
+	    cfg->magazine_size > MAX_MAGAZINE ||
+	    (cfg->idle_trim_ms != 0 && cfg->idle_trim_ms < MIN_IDLE_TRIM_MS))
 		return -EINVAL;
+	g->idle_trim_ms =
+		cfg->idle_trim_ms ? cfg->idle_trim_ms : DEFAULT_IDLE_TRIM_MS;
 	g->align = cfg->align ? cfg->align : DEFAULT_ALIGN;
 	if ((g->align & (g->align - 1)) != 0 || g->align > MAX_ALIGN)
 		return -EINVAL;
@@ -152,6 +161,8 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	rc = check_config(cfg, &g);
 	if (rc != 0)
 		return rc;
+	cbm_plant_init();
+	cbm_fork_handlers_install();
 	cap = (uint32_t)cfg->capacity;
 
 	pool = aligned_alloc(CBM_CACHELINE, sizeof(*pool));
@@ -199,8 +210,17 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 		atomic_init(&c->mags[0], cbm_depot_take_empty(&pool->depot));
 		atomic_init(&c->mags[1], cbm_depot_take_empty(&pool->depot));
 	}
+	pool->reclaim.flavor =
+		cfg->rcu_flavor ? cfg->rcu_flavor : cbm_rcu_default_flavor();
+	pool->reclaim.idle_trim_ms = g.idle_trim_ms;
 	for (uint32_t i = 0; i < cap; i++)
 		cbm_san_enter_pool(pool, cbm_block_ptr(pool, i));
+	/* Last: from here on the reclamation thread may look at the pool. */
+	rc = cbm_reclaim_register(pool);
+	if (rc != 0) {
+		free_pool_memory(pool);
+		return rc;
+	}
 	*out = pool;
 	return 0;
 }
@@ -212,6 +232,10 @@ cbm_pool_destroy(cbm_pool *pool)
 
 	if (pool == NULL)
 		return;
+	/* Retired buffers come back first (readers may hold them until a
+	 * grace period ends); then the thread lets go of the pool. */
+	cbm_barrier(pool);
+	cbm_reclaim_unregister(pool);
 	cbm_pool_stats(pool, &st);
 	if (st.in_use > 0)
 		cbm_report(pool, CBM_ERR_LEAK, NULL,
@@ -248,8 +272,13 @@ alloc_uncached(struct cbm_pool *pool)
 			cbm_fetch_add_relaxed_u64(&pool->uncached_allocs, 1);
 			return buf;
 		}
-		if (round > pool->ncaches || cbm_caches_drain(pool, true) == 0)
+		if (round > pool->ncaches ||
+		    cbm_caches_drain(pool, true) == 0) {
+			/* Dry: have retired buffers come back soon. */
+			if (cbm_reclaim_pending(pool) > 0)
+				cbm_reclaim_kick(true);
 			return NULL;
+		}
 		cbm_fetch_add_relaxed_u64(&pool->steals, 1);
 	}
 }

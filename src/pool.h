@@ -17,6 +17,7 @@
 #include "depot.h"
 #include "freelist.h"
 #include "percpu.h"
+#include "reclaim.h"
 
 #define CBM_NAME_MAX 64
 
@@ -36,6 +37,9 @@ struct cbm_pool {
 	/* The global tier; each stack head on its own line (freelist.h). */
 	struct cbm_istack freelist;
 	struct cbm_depot depot;
+
+	/* Retired buffers and the reclamation thread's part (reclaim.h). */
+	struct cbm_pool_reclaim reclaim;
 
 	/* Counters of rare paths, shared by every thread. */
 	_Alignas(CBM_CACHELINE) cbm_atomic_u64 uncached_allocs;

@@ -14,6 +14,7 @@
 
 #include "global.h"
 #include "pool.h"
+#include "reclaim.h"
 
 struct totals {
 	uint64_t allocs, frees, depot_exchanges, global_pops, global_pushes;
@@ -38,14 +39,22 @@ sum_caches(const struct cbm_pool *pool, struct totals *t)
 	t->frees += cbm_load_relaxed_u64(&pool->uncached_frees);
 }
 
+/* Every buffer retired so far: waiting, in flight, or back. */
 static uint64_t
-held(uint64_t allocs, uint64_t frees, uint64_t capacity)
+retires(const struct cbm_pool *pool)
+{
+	return cbm_reclaim_pending(pool) +
+	       cbm_load_relaxed_u64(&pool->reclaim.reclaimed);
+}
+
+static uint64_t
+held(uint64_t allocs, uint64_t given_back, uint64_t capacity)
 {
 	/* Counters read at slightly different moments may cross while the
 	 * pool is busy; keep the answer in range. */
-	if (frees >= allocs)
+	if (given_back >= allocs)
 		return 0;
-	return allocs - frees > capacity ? capacity : allocs - frees;
+	return allocs - given_back > capacity ? capacity : allocs - given_back;
 }
 
 uint64_t
@@ -54,7 +63,7 @@ cbm_stats_held(const struct cbm_pool *pool)
 	struct totals t;
 
 	sum_caches(pool, &t);
-	return held(t.allocs, t.frees, pool->capacity);
+	return held(t.allocs, t.frees + retires(pool), pool->capacity);
 }
 
 int
@@ -70,8 +79,8 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 	out->block_size = pool->block_size;
 	out->free = cbm_global_count(pool);
 	out->cached = t.cached;
-	out->retired = 0;
-	out->in_use = held(t.allocs, t.frees, pool->capacity);
+	out->retired = cbm_reclaim_pending(pool);
+	out->in_use = held(t.allocs, t.frees + retires(pool), pool->capacity);
 	out->allocs = t.allocs;
 	out->frees = t.frees;
 	out->alloc_failures = cbm_load_relaxed_u64(&pool->alloc_failures);
@@ -81,6 +90,9 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 	out->busy_fallbacks = cbm_load_relaxed_u64(&pool->busy_fallbacks);
 	out->steals = cbm_load_relaxed_u64(&pool->steals);
 	out->trims = cbm_load_relaxed_u64(&pool->trims);
+	out->idle_drains = cbm_load_relaxed_u64(&pool->reclaim.idle_drains);
+	out->reclaimed = cbm_load_relaxed_u64(&pool->reclaim.reclaimed);
+	out->grace_periods = cbm_load_relaxed_u64(&pool->reclaim.grace_periods);
 	out->magazine_size = pool->mag_size;
 	out->cpus = pool->ncaches / CBM_CACHES_PER_CPU;
 	out->hugepages = pool->arena.pages;

@@ -3,8 +3,8 @@
  * counters it checks.
  *
  * It walks every place a pooled buffer can be (the freelist, the depot's
- * full magazines, each CPU's two magazines) and marks each buffer found in a
- * bitmap; a buffer found twice, a link or slot that names no buffer, a
+ * full magazines, each cache's two magazines, the retired list) and marks
+ * each buffer found in a bitmap; a buffer found twice, a link or slot that names no buffer, a
  * magazine in two places or in none, a magazine whose count breaks the
  * depot's invariant, a stack whose count disagrees with its length: each is
  * a violation. The buffers not found are the held ones, and their number
@@ -19,10 +19,13 @@
 
 #include "check.h"
 #include "pool.h"
+#include "reclaim.h"
 #include "stats.h"
+#include "verify.h"
 
 struct audit {
 	const struct cbm_pool *pool;
+	bool accounting;
 	uint8_t *seen;	   /* one byte per buffer: where it was first found */
 	uint8_t *mag_seen; /* one byte per magazine */
 	uint64_t found;
@@ -100,7 +103,7 @@ walk_freelist(struct audit *a)
 		idx = cbm_load_relaxed_u32(&pool->links[idx]);
 		len++;
 	}
-	if (len != cbm_istack_count(&pool->freelist))
+	if (a->accounting && len != cbm_istack_count(&pool->freelist))
 		problem(a, "freelist holds %" PRIu64 " but counts %" PRIu64,
 			len, cbm_istack_count(&pool->freelist));
 }
@@ -153,7 +156,7 @@ walk_depot_stack(struct audit *a, const struct cbm_istack *s, bool full)
 		id = cbm_load_relaxed_u32(&d->links[id]);
 		len++;
 	}
-	if (len != cbm_istack_count(s))
+	if (a->accounting && len != cbm_istack_count(s))
 		problem(a, "%s holds %" PRIu64 " but counts %" PRIu64, where,
 			len, cbm_istack_count(s));
 }
@@ -179,6 +182,24 @@ walk_caches(struct audit *a)
 				where);
 		}
 	}
+}
+
+static void
+walk_retired(struct audit *a)
+{
+	const struct cbm_pool *pool = a->pool;
+	uint32_t idx = cbm_ilist_first_quiescent(&pool->reclaim.retired);
+	uint64_t len = 0;
+
+	while (idx != CBM_NIL) {
+		if (!mark(a, idx, "the retired list", CBM_BLOCK_RETIRED))
+			return;
+		idx = cbm_load_relaxed_u32(&pool->links[idx]);
+		len++;
+	}
+	if (a->accounting && len != cbm_ilist_count(&pool->reclaim.retired))
+		problem(a, "retired list holds %" PRIu64 " but counts %" PRIu32,
+			len, cbm_ilist_count(&pool->reclaim.retired));
 }
 
 static void
@@ -210,10 +231,30 @@ check_held(struct audit *a)
 	}
 }
 
+static void
+audit(void *arg)
+{
+	struct audit *a = arg;
+
+	walk_freelist(a);
+	walk_depot_stack(a, &a->pool->depot.full, true);
+	walk_depot_stack(a, &a->pool->depot.empty, false);
+	walk_caches(a);
+	walk_retired(a);
+	if (a->accounting)
+		check_held(a);
+}
+
 int
 cbm_pool_verify(const cbm_pool *pool)
 {
-	struct audit a = {.pool = pool};
+	return cbm_verify(pool, true);
+}
+
+int
+cbm_verify(const struct cbm_pool *pool, bool accounting)
+{
+	struct audit a = {.pool = pool, .accounting = accounting};
 
 	if (pool == NULL)
 		return -EINVAL;
@@ -224,11 +265,9 @@ cbm_pool_verify(const cbm_pool *pool)
 		free(a.mag_seen);
 		return -ENOMEM;
 	}
-	walk_freelist(&a);
-	walk_depot_stack(&a, &pool->depot.full, true);
-	walk_depot_stack(&a, &pool->depot.empty, false);
-	walk_caches(&a);
-	check_held(&a);
+	/* With no pass in flight, every retired buffer is on the list or
+	 * back in the pool (reclaim.c, R1). */
+	cbm_reclaim_quiesce(audit, &a);
 	free(a.seen);
 	free(a.mag_seen);
 	if (a.problems > 20)

@@ -304,6 +304,78 @@ bulk_free_skips_only_the_bad(void **state)
 	cbm_pool_destroy(pool);
 }
 
+static void
+bad_retires_are_reported_and_dropped(void **state)
+{
+	cbm_pool *pool = make_pool(100, 8, CBM_POOL_DEBUG);
+	char *a = cbm_alloc(pool), *b = cbm_alloc(pool);
+	int local;
+	cbm_stats st;
+
+	(void)state;
+	cbm_retire(pool, &local);
+	assert_int_equal(rec.last_err, CBM_ERR_FOREIGN);
+	cbm_retire(pool, a + 1);
+	assert_int_equal(rec.last_err, CBM_ERR_MISALIGNED);
+	cbm_retire(pool, a);
+	/* Twice: "retired", or "free" if its grace period already ended. */
+	cbm_retire(pool, a);
+	assert_int_equal(rec.last_err, CBM_ERR_DOUBLE_FREE);
+	cbm_free(pool, a); /* free after retire */
+	assert_int_equal(rec.last_err, CBM_ERR_DOUBLE_FREE);
+	cbm_free(pool, b);
+	cbm_retire(pool, b); /* retire after free */
+	assert_int_equal(rec.last_err, CBM_ERR_DOUBLE_FREE);
+	assert_non_null(strstr(rec.last_what, "free"));
+	cbm_retire(NULL, b);
+	assert_int_equal(rec.last_err, CBM_ERR_BAD_ARG);
+	cbm_barrier(NULL);
+	assert_int_equal(rec.last_err, CBM_ERR_BAD_ARG);
+	assert_int_equal(atomic_load(&rec.count), 7);
+	cbm_retire(pool, NULL); /* a no-op, like free(NULL) */
+	assert_int_equal(atomic_load(&rec.count), 7);
+	/* Nothing lost: one retired, one freed, six never touched. */
+	cbm_barrier(pool);
+	cbm_pool_stats(pool, &st);
+	assert_int_equal(st.in_use, 0);
+	assert_int_equal(st.reclaimed, 1);
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+}
+
+static void
+overflow_is_caught_at_retire_too(void **state)
+{
+	cbm_pool *pool = make_pool(64, 4, CBM_POOL_DEBUG);
+	char *a = cbm_alloc(pool);
+
+	(void)state;
+	a[64] = 'x';
+	cbm_retire(pool, a);
+	assert_int_equal(rec.last_err, CBM_ERR_OVERFLOW);
+	cbm_barrier(pool);
+	assert_int_equal(cbm_pool_verify(pool), 0);
+	cbm_pool_destroy(pool); /* the dropped buffer is reported as held */
+	assert_int_equal(rec.last_err, CBM_ERR_LEAK);
+}
+
+static void
+idle_trim_periods_are_checked(void **state)
+{
+	cbm_pool_config c = {
+		.block_size = 64, .capacity = 16, .idle_trim_ms = 9};
+
+	(void)state;
+	expect_create_fails(&c, -EINVAL);
+	c.idle_trim_ms = 10;
+	{
+		cbm_pool *pool;
+
+		assert_int_equal(cbm_pool_create(&c, &pool), 0);
+		cbm_pool_destroy(pool);
+	}
+}
+
 /* The default handler prints the pool's name, the pointer and the error,
  * then aborts: run it in a child and look. */
 static void
@@ -381,6 +453,9 @@ main(void)
 		T(destroy_with_buffers_out_reports_a_leak),
 		T(null_arguments_are_reported),
 		T(bulk_free_skips_only_the_bad),
+		T(bad_retires_are_reported_and_dropped),
+		T(overflow_is_caught_at_retire_too),
+		T(idle_trim_periods_are_checked),
 		T(default_handler_prints_and_aborts),
 		T(default_handler_goes_on_after_a_leak),
 	};

@@ -1,0 +1,63 @@
+/* Planted faults and yield injection (plant.h); stress builds only. */
+#include "plant.h"
+
+#ifdef CBM_FAULT_INJECTION
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+unsigned cbm_planted;
+unsigned cbm_yield_every;
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} faults[] = {
+	{"no-tag", CBM_PLANT_NO_TAG},
+	{"no-grace", CBM_PLANT_NO_GRACE},
+	{"no-rcu-annotation", CBM_PLANT_NO_RCU_ANNOTATION},
+	{"trim-no-lock", CBM_PLANT_TRIM_NO_LOCK},
+};
+
+static void
+read_environment(void)
+{
+	const char *plant = getenv("CBM_PLANT");
+	const char *yield = getenv("CBM_YIELD");
+
+	for (size_t i = 0; plant && i < sizeof(faults) / sizeof(faults[0]);
+	     i++) {
+		if (strstr(plant, faults[i].name) != NULL) {
+			cbm_planted |= faults[i].bit;
+			fprintf(stderr, "cbm: planted fault '%s'\n",
+				faults[i].name);
+		}
+	}
+	if (yield != NULL)
+		cbm_yield_every = (unsigned)strtoul(yield, NULL, 10);
+}
+
+void
+cbm_plant_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, read_environment);
+}
+
+void
+cbm_yield_point_slow(void)
+{
+	/* A per-thread xorshift: no shared state, so it perturbs schedules
+	 * without adding synchronization that could hide a race. */
+	static _Thread_local unsigned x = 2463534242u;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	if (x % cbm_yield_every == 0)
+		sched_yield();
+}
+#endif

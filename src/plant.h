@@ -1,0 +1,57 @@
+/*
+ * Planted faults and injected yields, for the stress suite only.
+ *
+ * A build configured with -Dfault_injection=true compiles these hooks in;
+ * every other build compiles them to nothing, so the library users link
+ * has none of it. In such a build, the environment variable CBM_PLANT names
+ * faults to plant (comma-separated, read once at the first pool creation):
+ *
+ *   no-tag         freelist pops ignore the generation tag (ABA-unsafe)
+ *   no-grace       the reclamation thread skips the RCU grace period
+ *   no-rcu-annotation  the TSan model of grace periods is left out
+ *   trim-no-lock   draining a CPU cache does not take the cache's lock
+ *
+ * and CBM_YIELD=N makes about one in N yield points call sched_yield(), to
+ * shake schedules at the places most likely to expose a race.
+ *
+ * Each stress scenario shows that it catches the fault its invariant is
+ * about (stress/README).
+ */
+#ifndef CBM_PLANT_H
+#define CBM_PLANT_H
+
+enum cbm_plant {
+	CBM_PLANT_NO_TAG = 1u << 0,
+	CBM_PLANT_NO_GRACE = 1u << 1,
+	CBM_PLANT_NO_RCU_ANNOTATION = 1u << 2,
+	CBM_PLANT_TRIM_NO_LOCK = 1u << 3,
+};
+
+#ifdef CBM_FAULT_INJECTION
+#include "compiler.h"
+
+extern unsigned cbm_planted;
+extern unsigned cbm_yield_every;
+
+/* Read CBM_PLANT and CBM_YIELD (once). */
+void cbm_plant_init(void);
+void cbm_yield_point_slow(void);
+
+#define CBM_PLANTED(fault) cbm_unlikely(cbm_planted &(fault))
+#define CBM_YIELD_POINT()                                                      \
+	do {                                                                   \
+		if (cbm_unlikely(cbm_yield_every != 0))                        \
+			cbm_yield_point_slow();                                \
+	} while (0)
+#else
+#define CBM_PLANTED(fault) 0
+#define CBM_YIELD_POINT()                                                      \
+	do {                                                                   \
+	} while (0)
+static inline void
+cbm_plant_init(void)
+{
+}
+#endif
+
+#endif /* CBM_PLANT_H */

@@ -1,0 +1,73 @@
+/*
+ * The reclamation thread: one per process, serving every pool. It returns
+ * retired buffers to their pools after a grace period, and drains the
+ * caches of CPUs that went idle.
+ */
+#ifndef CBM_RECLAIM_H
+#define CBM_RECLAIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "freelist.h"
+
+struct cbm_pool;
+struct rcu_flavor_struct;
+
+/* A pool's part in reclamation (lives in struct cbm_pool). */
+struct cbm_pool_reclaim {
+	/* Retired buffers, linked through pool->links; pushed by any thread
+	 * (cbm_retire), taken whole by the reclamation thread. */
+	struct cbm_ilist retired;
+	cbm_atomic_u64 in_flight; /* taken, waiting for their grace period */
+	cbm_atomic_u64 reclaimed;
+	cbm_atomic_u64 grace_periods;
+	cbm_atomic_u64 idle_drains;
+	const struct rcu_flavor_struct *flavor;
+	unsigned idle_trim_ms;
+
+	/* Under the registry lock (reclaim.c). */
+	struct cbm_pool *next; /* the registry's list of pools */
+	bool in_pass;	       /* its batch is in the current pass */
+	uint32_t batch_first;  /* the batch: a chain through pool->links */
+	uint32_t batch_n;
+	struct cbm_pool *batch_next;
+	/* Idle-trim bookkeeping, one entry per cache (trim.c). */
+	uint64_t *trim_seen_ops;
+	uint64_t *trim_quiet_since_ms;
+};
+
+/*
+ * Add a pool to the registry, starting the thread if it is the first.
+ * Returns 0, -ENOMEM, or -EAGAIN when the thread cannot be started.
+ */
+int cbm_reclaim_register(struct cbm_pool *pool);
+
+/* Take a pool out of the registry once no pass holds it (after
+ * cbm_barrier); the last one out stops and joins the thread. */
+void cbm_reclaim_unregister(struct cbm_pool *pool);
+
+/* Wake the thread if it is idle and something was retired; with urgent
+ * (an allocation found the pool dry while buffers wait for their grace
+ * period), also cut its batching nap short. Never blocks. */
+void cbm_reclaim_kick(bool urgent);
+
+/* Buffers retired and not yet back (approximate while busy). */
+uint64_t cbm_reclaim_pending(const struct cbm_pool *pool);
+
+/* Run f(pool, arg) with the registry locked and no pass in flight, so that
+ * every retired buffer is either on its pool's list or back in the pool. */
+void cbm_reclaim_quiesce(void (*f)(void *arg), void *arg);
+
+/* Fork (fork.c): hold everything across fork, then release or rebuild. */
+void cbm_reclaim_fork_prepare(void);
+void cbm_reclaim_fork_parent(void);
+void cbm_reclaim_fork_child(void);
+
+/* Idle trim (trim.c), called by the thread with the registry locked. */
+int cbm_trim_init(struct cbm_pool *pool, uint64_t now_ms);
+void cbm_trim_fini(struct cbm_pool *pool);
+void cbm_trim_idle_caches(struct cbm_pool *pool, uint64_t now_ms);
+
+#endif /* CBM_RECLAIM_H */

@@ -1,0 +1,82 @@
+/*
+ * Idle trim: the reclamation thread drains the caches of CPUs that stopped
+ * allocating, so memory is not stranded on CPUs the server no longer runs on.
+ *
+ * Idleness costs the fast path nothing: the thread samples each cache's
+ * operation counters (allocs + frees, which the fast path keeps anyway) and
+ * remembers when they last changed. A cache whose counters have not moved
+ * for idle_trim_ms, and that holds buffers, is drained.
+ *
+ * Protocol (portable mode): the drain takes the cache's lock like any other
+ * user of the cache (cbm_cache_lock_wait: it waits for a thread preempted
+ * inside to leave), so it never races with an alloc or free on that CPU;
+ * a thread that arrives meanwhile finds the lock held and uses the spare
+ * cache or the global tier (percpu.h, P3). Only the thread touches the
+ * bookkeeping arrays, with the registry lock held.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "percpu.h"
+#include "plant.h"
+#include "pool.h"
+#include "reclaim.h"
+
+int
+cbm_trim_init(struct cbm_pool *pool, uint64_t now_ms)
+{
+	struct cbm_pool_reclaim *rc = &pool->reclaim;
+
+	rc->trim_seen_ops = calloc(pool->ncaches, sizeof(uint64_t));
+	rc->trim_quiet_since_ms = calloc(pool->ncaches, sizeof(uint64_t));
+	if (rc->trim_seen_ops == NULL || rc->trim_quiet_since_ms == NULL) {
+		cbm_trim_fini(pool);
+		return -ENOMEM;
+	}
+	/* A new pool's caches are quiet from now, not from the epoch. */
+	for (unsigned i = 0; i < pool->ncaches; i++)
+		rc->trim_quiet_since_ms[i] = now_ms;
+	return 0;
+}
+
+void
+cbm_trim_fini(struct cbm_pool *pool)
+{
+	free(pool->reclaim.trim_seen_ops);
+	free(pool->reclaim.trim_quiet_since_ms);
+	pool->reclaim.trim_seen_ops = NULL;
+	pool->reclaim.trim_quiet_since_ms = NULL;
+}
+
+void
+cbm_trim_idle_caches(struct cbm_pool *pool, uint64_t now_ms)
+{
+	struct cbm_pool_reclaim *rc = &pool->reclaim;
+
+	if (rc->idle_trim_ms == CBM_IDLE_TRIM_OFF)
+		return;
+	for (unsigned i = 0; i < pool->ncaches; i++) {
+		struct cbm_cpu_cache *c = &pool->cpus[i];
+		uint64_t ops = cbm_load_relaxed_u64(&c->allocs) +
+			       cbm_load_relaxed_u64(&c->frees);
+		size_t moved;
+
+		if (ops != rc->trim_seen_ops[i]) {
+			rc->trim_seen_ops[i] = ops;
+			rc->trim_quiet_since_ms[i] = now_ms;
+			continue;
+		}
+		if (now_ms - rc->trim_quiet_since_ms[i] < rc->idle_trim_ms ||
+		    cbm_cache_count(c) == 0)
+			continue;
+		if (CBM_PLANTED(CBM_PLANT_TRIM_NO_LOCK)) {
+			moved = cbm_cache_drain_locked(pool, c);
+		} else {
+			cbm_cache_lock_wait(c);
+			moved = cbm_cache_drain_locked(pool, c);
+			cbm_cache_unlock(c);
+		}
+		cbm_counter_add_owned(&rc->idle_drains, moved);
+		rc->trim_quiet_since_ms[i] = now_ms;
+	}
+}

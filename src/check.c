@@ -7,6 +7,8 @@
  */
 #include "check.h"
 
+#include "plant.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -149,6 +151,8 @@ cbm_debug_on_release(const struct cbm_pool *pool, uint32_t idx,
 	size_t len;
 	unsigned char *guard;
 
+	if (CBM_PLANTED(CBM_PLANT_NO_DEBUG_STATE))
+		expected = cbm_load_relaxed_u8(&pool->state[idx]);
 	if (!cbm_cas_strong_relaxed_u8(&pool->state[idx], &expected, to)) {
 		cbm_report(pool, CBM_ERR_DOUBLE_FREE, cbm_block_ptr(pool, idx),
 			   "%s: buffer %" PRIu32 " is %s, not held", op, idx,

@@ -54,11 +54,18 @@ head_high(uint64_t h)
 	return (uint32_t)(h >> 32);
 }
 
-/* I1. (A stress build can plant the ABA bug by leaving the tag alone.) */
+/* I1. (A stress build can plant the ABA bug in a stack by leaving its tag
+ * alone: plant.h, no-tag.) */
 static inline uint32_t
-next_tag(uint64_t h)
+next_tag(const struct cbm_istack *s, uint64_t h)
 {
-	return CBM_PLANTED(CBM_PLANT_NO_TAG) ? head_high(h) : head_high(h) + 1;
+#ifdef CBM_FAULT_INJECTION
+	if (s->plant_untagged)
+		return head_high(h);
+#else
+	(void)s;
+#endif
+	return head_high(h) + 1;
 }
 
 void
@@ -66,6 +73,9 @@ cbm_istack_init(struct cbm_istack *s)
 {
 	cbm_store_relaxed_u64(&s->head, pack(0, CBM_NIL));
 	cbm_store_relaxed_u64(&s->count, 0);
+#ifdef CBM_FAULT_INJECTION
+	s->plant_untagged = false;
+#endif
 }
 
 void
@@ -82,7 +92,8 @@ cbm_istack_push_chain(struct cbm_istack *s, cbm_atomic_u32 *links,
 	cbm_fetch_add_relaxed_u64(&s->count, n); /* I4: before the CAS */
 	for (;;) {
 		cbm_store_relaxed_u32(&links[last], head_index(old));
-		next = pack(next_tag(old), first);
+		CBM_YIELD_POINT();
+		next = pack(next_tag(s, old), first);
 		/* Release: pairs with the acquire load of head in pop and
 		 * pop_chain (I2: the link above is published with it). */
 		if (cbm_cas_weak_acq_rel_u64(&s->head, &old, next))
@@ -123,7 +134,7 @@ cbm_istack_pop_chain(struct cbm_istack *s, cbm_atomic_u32 *links, uint32_t max,
 		}
 		CBM_YIELD_POINT(); /* widen the ABA window (I1) */
 		if (cbm_cas_weak_acq_rel_u64(&s->head, &old,
-					     pack(next_tag(old), rest))) {
+					     pack(next_tag(s, old), rest))) {
 			cbm_fetch_sub_relaxed_u64(&s->count, taken); /* I4 */
 			*n = taken;
 			return first;

@@ -29,6 +29,7 @@
 #ifndef CBM_FREELIST_H
 #define CBM_FREELIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@
 struct cbm_istack {
 	_Alignas(CBM_CACHELINE) cbm_atomic_u64 head; /* tag << 32 | index */
 	cbm_atomic_u64 count; /* entries; exact when no operation runs */
+#ifdef CBM_FAULT_INJECTION
+	bool plant_untagged; /* plant.h, no-tag: this stack keeps its tag */
+#endif
 };
 
 struct cbm_ilist {

@@ -7,6 +7,7 @@
 #include "global.h"
 
 #include "check.h"
+#include "plant.h"
 #include "pool.h"
 
 uint32_t
@@ -32,6 +33,8 @@ cbm_global_spill(struct cbm_pool *pool, struct cbm_mag *m)
 
 	if (n == 0)
 		return;
+	if (CBM_PLANTED(CBM_PLANT_LOSE_BUFFER) && n > 1)
+		n--;
 	/* Link slots[0] -> slots[1] -> ... -> slots[n-1]; push_chain writes
 	 * the last link. */
 	first = prev = cbm_block_index_trusted(pool, m->slots[0]);
@@ -58,6 +61,7 @@ cbm_global_alloc_one(struct cbm_pool *pool)
 	m = cbm_depot_take_full(&pool->depot);
 	if (m == NULL)
 		return NULL;
+	CBM_YIELD_POINT(); /* a magazine in no one's hands but ours */
 	n = cbm_mag_count(m);
 	buf = m->slots[n - 1];
 	cbm_mag_set_count(m, n - 1);

@@ -15,6 +15,7 @@
 
 #include "depot.h"
 #include "global.h"
+#include "plant.h"
 #include "pool.h"
 
 void
@@ -159,9 +160,13 @@ cbm_caches_drain(struct cbm_pool *pool, bool stop_early)
 		 * (a racy read: at worst one drain too few under load). */
 		if (cbm_cache_count(c) == 0)
 			continue;
-		cbm_cache_lock_wait(c);
-		moved += cbm_cache_drain_locked(pool, c);
-		cbm_cache_unlock(c);
+		if (CBM_PLANTED(CBM_PLANT_TRIM_NO_LOCK)) {
+			moved += cbm_cache_drain_locked(pool, c);
+		} else {
+			cbm_cache_lock_wait(c);
+			moved += cbm_cache_drain_locked(pool, c);
+			cbm_cache_unlock(c);
+		}
 		if (stop_early && moved > 0)
 			break;
 	}

@@ -19,6 +19,10 @@ static const struct {
 	{"no-grace", CBM_PLANT_NO_GRACE},
 	{"no-rcu-annotation", CBM_PLANT_NO_RCU_ANNOTATION},
 	{"trim-no-lock", CBM_PLANT_TRIM_NO_LOCK},
+	{"no-steal", CBM_PLANT_NO_STEAL},
+	{"lose-buffer", CBM_PLANT_LOSE_BUFFER},
+	{"links-in-buffers", CBM_PLANT_LINKS_IN_BUFFERS},
+	{"no-debug-state", CBM_PLANT_NO_DEBUG_STATE},
 };
 
 static void

@@ -6,10 +6,20 @@
  * has none of it. In such a build, the environment variable CBM_PLANT names
  * faults to plant (comma-separated, read once at the first pool creation):
  *
- *   no-tag         freelist pops ignore the generation tag (ABA-unsafe)
- *   no-grace       the reclamation thread skips the RCU grace period
+ *   no-tag           the buffer freelist's pushes and pops leave the
+ *                    generation tag alone (ABA-unsafe)     [exclusivity]
+ *   no-grace         the reclamation thread skips the grace period [grace]
  *   no-rcu-annotation  the TSan model of grace periods is left out
- *   trim-no-lock   draining a CPU cache does not take the cache's lock
+ *                    (TSan must then report the reader/reuse race)
+ *   trim-no-lock     draining a cache does not take its lock  [exclusivity]
+ *   no-steal         an allocation that finds the global tier empty gives
+ *                    up without draining other CPUs' caches    [capacity]
+ *   lose-buffer      spilling a magazine to the freelist drops one buffer
+ *                                                         [conservation]
+ *   links-in-buffers a pool whose stride is 4 bytes keeps its freelist
+ *                    links inside the buffers                 [isolation]
+ *   no-debug-state   debug pools accept a release of a buffer that is not
+ *                    held                                 [misuse reported]
  *
  * and CBM_YIELD=N makes about one in N yield points call sched_yield(), to
  * shake schedules at the places most likely to expose a race.
@@ -25,6 +35,10 @@ enum cbm_plant {
 	CBM_PLANT_NO_GRACE = 1u << 1,
 	CBM_PLANT_NO_RCU_ANNOTATION = 1u << 2,
 	CBM_PLANT_TRIM_NO_LOCK = 1u << 3,
+	CBM_PLANT_NO_STEAL = 1u << 4,
+	CBM_PLANT_LOSE_BUFFER = 1u << 5,
+	CBM_PLANT_LINKS_IN_BUFFERS = 1u << 6,
+	CBM_PLANT_NO_DEBUG_STATE = 1u << 7,
 };
 
 #ifdef CBM_FAULT_INJECTION

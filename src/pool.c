@@ -143,7 +143,8 @@ free_pool_memory(struct cbm_pool *pool)
 	cbm_arena_unmap(&pool->arena);
 	cbm_depot_fini(&pool->depot);
 	free(pool->cpus);
-	free(pool->links);
+	if ((char *)pool->links != pool->arena.base)
+		free(pool->links);
 	free(pool->state);
 	free(pool);
 }
@@ -161,7 +162,6 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	rc = check_config(cfg, &g);
 	if (rc != 0)
 		return rc;
-	cbm_plant_init();
 	cbm_fork_handlers_install();
 	cap = (uint32_t)cfg->capacity;
 
@@ -172,6 +172,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	pool->cpus = aligned_alloc(CBM_CACHELINE,
 				   g.ncaches * sizeof(struct cbm_cpu_cache));
 	pool->links = calloc(cap, sizeof(*pool->links));
+	cbm_plant_init();
 	if (cfg->flags & CBM_POOL_DEBUG)
 		pool->state = calloc(cap, sizeof(*pool->state));
 	if (pool->cpus == NULL || pool->links == NULL ||
@@ -184,6 +185,12 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	}
 
 	pool->base = pool->arena.base;
+	if (CBM_PLANTED(CBM_PLANT_LINKS_IN_BUFFERS) &&
+	    g.stride == sizeof(*pool->links)) {
+		/* links[i] is then the first word of buffer i. */
+		free(pool->links);
+		pool->links = (cbm_atomic_u32 *)(void *)pool->base;
+	}
 	pool->arena_bytes = g.arena_bytes;
 	pool->stride = g.stride;
 	pool->stride_shift = (unsigned)__builtin_ctzll(g.stride);
@@ -198,6 +205,11 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 
 	/* Every buffer starts on the freelist, in address order. */
 	cbm_istack_init(&pool->freelist);
+#ifdef CBM_FAULT_INJECTION
+	/* The buffer freelist only: in the depot the same bug would share a
+	 * magazine between CPUs, which crashes before any check can see it. */
+	pool->freelist.plant_untagged = CBM_PLANTED(CBM_PLANT_NO_TAG);
+#endif
 	for (uint32_t i = 0; i + 1 < cap; i++)
 		cbm_store_relaxed_u32(&pool->links[i], i + 1);
 	cbm_istack_push_chain(&pool->freelist, pool->links, 0, cap - 1, cap);
@@ -268,11 +280,12 @@ alloc_uncached(struct cbm_pool *pool)
 	for (unsigned round = 0;; round++) {
 		void *buf = cbm_global_alloc_one(pool);
 
+		CBM_YIELD_POINT();
 		if (buf != NULL) {
 			cbm_fetch_add_relaxed_u64(&pool->uncached_allocs, 1);
 			return buf;
 		}
-		if (round > pool->ncaches ||
+		if (round > pool->ncaches || CBM_PLANTED(CBM_PLANT_NO_STEAL) ||
 		    cbm_caches_drain(pool, true) == 0) {
 			/* Dry: have retired buffers come back soon. */
 			if (cbm_reclaim_pending(pool) > 0)
@@ -291,6 +304,8 @@ take_one(struct cbm_pool *pool)
 	void *buf = NULL;
 
 	if (cbm_likely(c != NULL)) {
+		/* Stress builds: as if preempted while holding the cache. */
+		CBM_YIELD_POINT();
 		buf = cbm_cache_pop_locked(c);
 		if (cbm_unlikely(buf == NULL) &&
 		    cbm_cache_refill_locked(pool, c))
@@ -328,6 +343,7 @@ put_back(struct cbm_pool *pool, void *const *bufs, size_t n)
 	struct cbm_cpu_cache *c = cbm_cache_lock_current(pool);
 
 	if (cbm_likely(c != NULL)) {
+		CBM_YIELD_POINT();
 		for (size_t i = 0; i < n; i++) {
 			if (cbm_unlikely(!cbm_cache_push_locked(
 				    c, pool->mag_size, bufs[i]))) {
@@ -347,6 +363,24 @@ put_back(struct cbm_pool *pool, void *const *bufs, size_t n)
 	cbm_fetch_add_relaxed_u64(&pool->uncached_frees, n);
 }
 
+/*
+ * A debug pool found the buffer it was about to hand out already held
+ * (reported, CBM_ERR_CORRUPT) and dropped it: take others. A pool in that
+ * state may hold a cycle, so give up after as many tries as it has buffers
+ * rather than loop forever.
+ */
+static CBM_COLD void *
+replace_dropped(struct cbm_pool *pool)
+{
+	for (uint32_t tries = 0; tries < pool->capacity; tries++) {
+		void *buf = take_one(pool);
+
+		if (buf == NULL || hand_out(pool, buf))
+			return buf;
+	}
+	return NULL;
+}
+
 void *
 cbm_alloc(cbm_pool *pool)
 {
@@ -357,14 +391,15 @@ cbm_alloc(cbm_pool *pool)
 		errno = EINVAL;
 		return NULL;
 	}
-	do {
-		buf = take_one(pool);
-		if (cbm_unlikely(buf == NULL)) {
-			cbm_fetch_add_relaxed_u64(&pool->alloc_failures, 1);
-			errno = ENOMEM;
-			return NULL;
-		}
-	} while (cbm_unlikely(!hand_out(pool, buf)));
+	buf = take_one(pool);
+	if (cbm_likely(buf != NULL) && cbm_likely(hand_out(pool, buf)))
+		return buf;
+	if (buf != NULL)
+		buf = replace_dropped(pool);
+	if (buf == NULL) {
+		cbm_fetch_add_relaxed_u64(&pool->alloc_failures, 1);
+		errno = ENOMEM;
+	}
 	return buf;
 }
 
@@ -442,9 +477,8 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		while (cbm_unlikely(!hand_out(pool, bufs[i]))) {
-			/* A debug pool dropped it (reported): replace it. */
-			bufs[i] = take_one(pool);
+		if (cbm_unlikely(!hand_out(pool, bufs[i]))) {
+			bufs[i] = replace_dropped(pool);
 			if (bufs[i] == NULL) {
 				/* Those before i were handed out, those after
 				 * were not yet. */

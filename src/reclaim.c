@@ -434,6 +434,7 @@ cbm_retire(cbm_pool *pool, void *buf)
 	if (cbm_unlikely(cbm_pool_is_debug(pool)) &&
 	    !cbm_debug_on_release(pool, idx, CBM_BLOCK_RETIRED, "cbm_retire"))
 		return;
+	CBM_YIELD_POINT();
 	cbm_ilist_push(&pool->reclaim.retired, pool->links, idx);
 	if (cbm_unlikely(cbm_load_seq_cst_u32(&R.idle))) /* R4 */
 		cbm_reclaim_kick(false);

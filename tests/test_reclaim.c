@@ -363,7 +363,9 @@ idle_caches_are_drained(void **state)
 	}
 	print_message("cached buffers drained after %d ms idle\n", waited);
 	assert_int_equal(st.cached, 0);
-	assert_true(waited >= 100 && waited <= 200);
+	/* Not before the period; after it, within a tick on a quiet machine
+	 * (about 125 ms here), later under valgrind or a loaded CI. */
+	assert_true(waited >= 100);
 	assert_true(st.idle_drains >= 16);
 	assert_int_equal(st.free, 256);
 	assert_conserved(pool);

@@ -1,0 +1,328 @@
+/* Shared machinery of the stress driver (stress.h). */
+#include "stress.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pool.h"
+
+static const char *const invariant_names[INV_COUNT] = {
+	"exclusivity", "conservation", "capacity",
+	"grace",       "isolation",    "misuse-reported",
+};
+
+const char *
+invariant_name(enum invariant inv)
+{
+	return invariant_names[inv];
+}
+
+static uint64_t
+splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void
+rng_seed(struct rng *r, uint64_t seed, unsigned stream)
+{
+	uint64_t x = seed ^ ((uint64_t)stream << 32);
+
+	r->s = splitmix64(&x) | 1;
+}
+
+uint64_t
+rng_next(struct rng *r)
+{
+	r->s ^= r->s >> 12;
+	r->s ^= r->s << 25;
+	r->s ^= r->s >> 27;
+	return r->s * 0x2545f4914f6cdd1dull;
+}
+
+void
+check(struct run *run, enum invariant inv, bool ok, const char *fmt, ...)
+{
+	static atomic_uint printed;
+	va_list ap;
+
+	atomic_fetch_add_explicit(&run->checks[inv], 1, memory_order_relaxed);
+	if (ok)
+		return;
+	atomic_fetch_add(&run->violations[inv], 1);
+	/* A broken invariant tends to break again at once: stop the run and
+	 * print the first few. */
+	atomic_store(&run->stop, true);
+	if (atomic_fetch_add(&printed, 1) >= 10)
+		return;
+	fprintf(stderr, "VIOLATION %s: ", invariant_names[inv]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void
+sleep_us(unsigned us)
+{
+	struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
+
+	nanosleep(&ts, NULL);
+}
+
+void
+run_sleep(struct run *run)
+{
+	unsigned ms = (unsigned)(run->opt.seconds * 1000);
+
+	for (unsigned t = 0; t < ms && !atomic_load(&run->stop); t += 10)
+		sleep_us(10000);
+}
+
+struct thread_arg {
+	struct run *run;
+	unsigned index;
+	void (*fn)(struct run *run, unsigned index, void *arg);
+	void *arg;
+};
+
+static void *
+thread_main(void *p)
+{
+	struct thread_arg *a = p;
+
+	a->fn(a->run, a->index, a->arg);
+	return NULL;
+}
+
+void
+run_threads(struct run *run, unsigned n,
+	    void (*fn)(struct run *run, unsigned index, void *arg), void *arg)
+{
+	pthread_t *t = calloc(n, sizeof(*t));
+	struct thread_arg *a = calloc(n, sizeof(*a));
+
+	for (unsigned i = 0; i < n; i++) {
+		a[i] = (struct thread_arg){run, i, fn, arg};
+		if (pthread_create(&t[i], NULL, thread_main, &a[i]) != 0) {
+			fprintf(stderr, "pthread_create failed\n");
+			exit(2);
+		}
+	}
+	run_sleep(run);
+	atomic_store(&run->stop, true);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+	free(a);
+}
+
+/* ---- ownership --------------------------------------------------------- */
+
+void
+tracker_init(struct tracker *t, cbm_pool *pool)
+{
+	t->pool = pool;
+	t->base = pool->base;
+	t->stride = pool->stride;
+	t->block = cbm_block_size(pool);
+	t->capacity = (uint32_t)cbm_capacity(pool);
+	t->owner = calloc(t->capacity, sizeof(*t->owner));
+}
+
+void
+tracker_fini(struct tracker *t)
+{
+	free(t->owner);
+}
+
+uint32_t
+tracker_index(const struct tracker *t, const void *buf)
+{
+	return (uint32_t)(((const char *)buf - t->base) / t->stride);
+}
+
+/* A pool whose invariants broke can hand out anything: check a pointer is
+ * a buffer before touching it. */
+static bool
+is_buffer(struct run *run, const struct tracker *t, const void *buf)
+{
+	uintptr_t off = (uintptr_t)buf - (uintptr_t)t->base;
+	bool ok = off < (uintptr_t)t->capacity * t->stride &&
+		  off % t->stride == 0;
+
+	check(run, INV_EXCLUSIVITY, ok, "the pool handed out %p, not a buffer",
+	      buf);
+	return ok;
+}
+
+static void
+stamp_write(const struct tracker *t, void *buf, uint32_t holder,
+	    uint64_t serial)
+{
+	char *b = buf;
+
+	memcpy(b, &holder, sizeof(holder));
+	if (t->block >= 16)
+		memcpy(b + 8, &serial, sizeof(serial));
+	if (t->block >= 32) {
+		uint64_t tail = ~serial ^ holder;
+
+		memcpy(b + t->block - 8, &tail, sizeof(tail));
+	}
+}
+
+static bool
+stamp_intact(const struct tracker *t, const void *buf, uint32_t holder)
+{
+	const char *b = buf;
+	uint32_t h;
+	uint64_t serial, tail;
+
+	memcpy(&h, b, sizeof(h));
+	if (h != holder)
+		return false;
+	if (t->block < 32)
+		return true;
+	memcpy(&serial, b + 8, sizeof(serial));
+	memcpy(&tail, b + t->block - 8, sizeof(tail));
+	return tail == (~serial ^ holder);
+}
+
+void
+tracker_claim(struct run *run, struct tracker *t, void *buf, uint32_t holder,
+	      uint64_t serial)
+{
+	uint32_t idx = tracker_index(t, buf), expect = 0;
+	bool ok;
+
+	if (!is_buffer(run, t, buf))
+		return;
+	ok = atomic_compare_exchange_strong(&t->owner[idx], &expect, holder);
+
+	check(run, INV_EXCLUSIVITY, ok,
+	      "buffer %u handed to holder %u while holder %u has it", idx,
+	      holder, expect);
+	if (ok)
+		stamp_write(t, buf, holder, serial);
+}
+
+void
+tracker_release(struct run *run, struct tracker *t, void *buf, uint32_t holder)
+{
+	uint32_t idx = tracker_index(t, buf);
+
+	if (!is_buffer(run, t, buf))
+		return;
+	check(run, INV_EXCLUSIVITY, stamp_intact(t, buf, holder),
+	      "buffer %u held by %u was written by another holder", idx,
+	      holder);
+	check(run, INV_EXCLUSIVITY,
+	      atomic_exchange(&t->owner[idx], 0) == holder,
+	      "buffer %u released by %u but owned by another", idx, holder);
+}
+
+void
+tracker_pass(struct run *run, struct tracker *t, void *buf, uint32_t from,
+	     uint32_t to)
+{
+	uint32_t idx = tracker_index(t, buf), expect = from;
+
+	if (!is_buffer(run, t, buf))
+		return;
+	check(run, INV_EXCLUSIVITY, stamp_intact(t, buf, from),
+	      "buffer %u in transit from %u was overwritten", idx, from);
+	check(run, INV_EXCLUSIVITY,
+	      atomic_compare_exchange_strong(&t->owner[idx], &expect, to),
+	      "buffer %u passed from %u to %u but owned by %u", idx, from, to,
+	      expect);
+	stamp_write(t, buf, to, 0);
+}
+
+/* ---- end checks -------------------------------------------------------- */
+
+void
+check_conserved(struct run *run, cbm_pool *pool, size_t held)
+{
+	cbm_stats st;
+
+	cbm_barrier(pool);
+	cbm_pool_stats(pool, &st);
+	check(run, INV_CONSERVATION,
+	      st.free + st.cached + st.retired + st.in_use == st.capacity,
+	      "free %zu + cached %zu + retired %zu + in use %zu != %zu",
+	      st.free, st.cached, st.retired, st.in_use, st.capacity);
+	check(run, INV_CONSERVATION, st.in_use == held,
+	      "%zu in use, but the threads hold %zu", st.in_use, held);
+	check(run, INV_CONSERVATION, cbm_pool_verify(pool) == 0,
+	      "cbm_pool_verify failed (its report is above)");
+	if (held == 0) {
+		cbm_pool_trim(pool);
+		cbm_pool_stats(pool, &st);
+		check(run, INV_CONSERVATION, st.free == st.capacity,
+		      "after trim and barrier, free %zu of %zu", st.free,
+		      st.capacity);
+	}
+}
+
+void
+check_capacity(struct run *run, cbm_pool *pool, size_t held)
+{
+	size_t cap = cbm_capacity(pool), got = 0;
+	void **b = calloc(cap + 1, sizeof(void *));
+
+	while (got <= cap && (b[got] = cbm_alloc(pool)) != NULL)
+		got++;
+	check(run, INV_CAPACITY, got == cap - held,
+	      "one thread got %zu buffers in a row; %zu of %zu are free", got,
+	      cap - held, cap);
+	cbm_free_bulk(pool, b, got);
+	free(b);
+}
+
+cbm_pool_config
+pool_config(const struct run *run, size_t capacity, unsigned magazine,
+	    size_t block, unsigned flags)
+{
+	cbm_pool_config cfg = {
+		.capacity = run->opt.capacity ? run->opt.capacity : capacity,
+		.magazine_size =
+			run->opt.magazine ? run->opt.magazine : magazine,
+		.block_size = run->opt.block ? run->opt.block : block,
+		.flags = flags,
+		.name = run->opt.scenario,
+	};
+
+	/* Small power-of-two blocks are packed at their own size (a 4-byte
+	 * block has a 4-byte stride: the links-in-buffers plant needs it). */
+	if (cfg.block_size < 64 && (cfg.block_size & (cfg.block_size - 1)) == 0)
+		cfg.align = cfg.block_size;
+	return cfg;
+}
+
+void
+print_pool(const char *label, cbm_pool *pool)
+{
+	cbm_stats st;
+
+	cbm_pool_stats(pool, &st);
+	printf("  %s: allocs %lu, frees %lu, failures %lu, depot exchanges "
+	       "%lu,\n    freelist refills %lu, spills %lu, busy fallbacks "
+	       "%lu, steals %lu, trims %lu,\n    idle drains %lu, reclaimed "
+	       "%lu in %lu grace periods\n",
+	       label, (unsigned long)st.allocs, (unsigned long)st.frees,
+	       (unsigned long)st.alloc_failures,
+	       (unsigned long)st.depot_exchanges, (unsigned long)st.global_pops,
+	       (unsigned long)st.global_pushes,
+	       (unsigned long)st.busy_fallbacks, (unsigned long)st.steals,
+	       (unsigned long)st.trims, (unsigned long)st.idle_drains,
+	       (unsigned long)st.reclaimed, (unsigned long)st.grace_periods);
+}

@@ -81,6 +81,16 @@ typedef struct cbm_pool_config {
 } cbm_pool_config;
 
 /*
+ * How a pool's per-CPU caches exclude other threads. rseq: restartable
+ * sequences, no lock and no atomic instruction on the fast path (Linux
+ * x86-64, with glibc's rseq registration; the default there). portable: a
+ * per-CPU lock, tried once (always under ThreadSanitizer, or with the
+ * environment variable CBM_PERCPU=portable at the first pool creation).
+ */
+#define CBM_PERCPU_PORTABLE 0
+#define CBM_PERCPU_RSEQ 1
+
+/*
  * A snapshot of a pool. Each field is read without stopping other threads,
  * so while the pool is busy the fields are each approximately right; when no
  * call on the pool is running they are exact and
@@ -90,19 +100,19 @@ typedef struct cbm_stats {
 	size_t capacity;   /* buffers in the pool */
 	size_t block_size; /* usable bytes per buffer (cbm_block_size) */
 	size_t free;	   /* in the global tier (freelist and depot) */
-	size_t cached;	   /* in per-CPU magazines */
+	size_t cached;	   /* in per-CPU caches */
 	size_t retired;	   /* retired, waiting for an RCU grace period */
 	size_t in_use;	   /* held by the application */
 	uint64_t allocs;   /* buffers handed out, bulk included */
 	uint64_t frees;	   /* buffers given back by cbm_free* */
 	/* (a failed cbm_alloc_bulk counts what it took and put back in both) */
 	uint64_t alloc_failures;  /* cbm_alloc NULL or cbm_alloc_bulk -ENOMEM */
-	uint64_t depot_exchanges; /* magazines swapped with the depot */
-	uint64_t global_pops;	  /* magazine refills from the freelist */
-	uint64_t global_pushes;	  /* magazine spills to the freelist */
-	uint64_t busy_fallbacks;  /* calls that found both caches of their CPU
-	                             held by preempted threads, and went to
-	                             the global tier */
+	uint64_t depot_exchanges; /* magazines moved to or from the depot */
+	uint64_t global_pops;	  /* cache refills from the freelist */
+	uint64_t global_pushes;	  /* cache spills to the freelist */
+	uint64_t busy_fallbacks;  /* calls that found their CPU's cache held
+	                             (in portable mode, its spare too) by a
+	                             preempted thread, and went global */
 	uint64_t steals;	  /* drains of other CPUs' caches made so an
 	                             allocation could succeed */
 	uint64_t trims;		  /* buffers moved out of CPU caches by
@@ -112,8 +122,12 @@ typedef struct cbm_stats {
 	uint64_t reclaimed;	  /* retired buffers back in the pool */
 	uint64_t grace_periods;	  /* grace periods waited for this pool;
 	                             reclaimed / grace_periods is the batch */
+	uint64_t rseq_aborts;	  /* rseq mode: restartable sequences the
+	                             kernel aborted (preemption, migration,
+	                             signal), each one restarted */
 	size_t magazine_size;	  /* buffers per magazine */
-	unsigned cpus;		  /* CPUs with caches (two caches each) */
+	unsigned cpus;		  /* CPUs with caches */
+	unsigned percpu_mode;	  /* CBM_PERCPU_PORTABLE or CBM_PERCPU_RSEQ */
 	unsigned hugepages;	  /* 0: normal pages; 1: explicit huge pages;
 	                             2: transparent huge pages asked for */
 } cbm_stats;

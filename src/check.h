@@ -2,17 +2,20 @@
  * Misuse detection: pointer validation, debug-pool buffer states and guard
  * zones, sanitizer annotations, and the error handler.
  *
- * Pointer validation costs a subtraction, a shift, a multiply, a mask and
- * two compares, and no divide: the arena is contiguous (arena.h), stride is
- * odd << shift, and for x < 2^64 and odd d, x * inverse(d) mod 2^64 is x / d
- * when d divides x and exceeds (2^64 - 1) / d when it does not (exact
- * division by the modular inverse). With off = ptr - base (wrapping below
- * base) and x = off >> shift: ptr is buffer i exactly when the low shift
- * bits of off are zero and x * inverse(odd) = i < capacity. A non-multiple
- * gives a product above (2^64 - 1) / odd >= capacity, because capacity *
- * stride fits size_t (pool.c checks it); a multiple outside the arena gives
- * a quotient >= capacity. So one test rejects foreign and interior pointers
- * alike, and only the cold path tells them apart.
+ * Pointer validation costs a subtraction, a multiply, a rotate and a
+ * compare, and no divide. The arena is contiguous (arena.h) and its stride
+ * is d = odd x 2^k. With off = ptr - base (wrapping below base) and
+ * q = ror(off x inverse(odd) mod 2^64, k): ptr is buffer q exactly when
+ * q < capacity. If 2^k does not divide off, the product's low k bits are
+ * not all zero (multiplying by an odd number keeps the lowest set bit), the
+ * rotation moves them to the top, and q >= 2^(64-k) > capacity. If it does,
+ * q = (off >> k) x inverse(odd) mod 2^(64-k), which is (off >> k) / odd when
+ * odd divides it, and otherwise exceeds (2^(64-k) - 1) / odd, because the
+ * multiples of odd below 2^(64-k) are exactly the images of 0 .. (2^(64-k)
+ * - 1) / odd. Both bounds are >= capacity because capacity x d < 2^64
+ * (pool.c checks it). So one compare rejects foreign and interior pointers
+ * alike (the exact division test of Granlund and Montgomery), and only the
+ * cold path tells them apart.
  */
 #ifndef CBM_CHECK_H
 #define CBM_CHECK_H
@@ -42,13 +45,32 @@ CBM_COLD void cbm_report(const struct cbm_pool *pool, int err, const void *ptr,
 			 const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+static inline uint64_t
+cbm_ror64(uint64_t x, unsigned k)
+{
+	return (x >> k) | (x << ((64 - k) & 63));
+}
+
+/* The buffer number ptr would be; >= capacity when it is not one. */
+static inline uint64_t
+cbm_block_quotient(const struct cbm_pool *pool, const void *buf)
+{
+	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->base;
+
+	return cbm_ror64(off * pool->stride_inv, pool->stride_shift);
+}
+
 /* Index of a pointer the library itself handed out or holds. */
 static inline uint32_t
 cbm_block_index_trusted(const struct cbm_pool *pool, const void *buf)
 {
-	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->base;
+	return (uint32_t)cbm_block_quotient(pool, buf);
+}
 
-	return (uint32_t)((off >> pool->stride_shift) * pool->stride_inv);
+static inline bool
+cbm_block_valid(const struct cbm_pool *pool, const void *buf)
+{
+	return cbm_block_quotient(pool, buf) < pool->capacity;
 }
 
 CBM_COLD uint32_t cbm_block_reject(const struct cbm_pool *pool, const void *buf,
@@ -60,11 +82,9 @@ static inline uint32_t
 cbm_block_index_checked(const struct cbm_pool *pool, const void *buf,
 			const char *op)
 {
-	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->base;
-	uint64_t idx = (off >> pool->stride_shift) * pool->stride_inv;
-	uintptr_t low = off & (((uintptr_t)1 << pool->stride_shift) - 1);
+	uint64_t idx = cbm_block_quotient(pool, buf);
 
-	if (cbm_unlikely(low != 0 || idx >= pool->capacity))
+	if (cbm_unlikely(idx >= pool->capacity))
 		return cbm_block_reject(pool, buf, op);
 	return (uint32_t)idx;
 }

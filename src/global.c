@@ -11,24 +11,21 @@
 #include "pool.h"
 
 uint32_t
-cbm_global_fill(struct cbm_pool *pool, struct cbm_mag *m)
+cbm_global_fill_slots(struct cbm_pool *pool, void **slots, uint32_t max)
 {
 	uint32_t n, idx;
 
-	idx = cbm_istack_pop_chain(&pool->freelist, pool->links, pool->mag_size,
-				   &n);
+	idx = cbm_istack_pop_chain(&pool->freelist, pool->links, max, &n);
 	for (uint32_t i = 0; i < n; i++) {
-		m->slots[i] = cbm_block_ptr(pool, idx);
+		slots[i] = cbm_block_ptr(pool, idx);
 		idx = cbm_load_relaxed_u32(&pool->links[idx]);
 	}
-	cbm_mag_set_count(m, n);
 	return n;
 }
 
 void
-cbm_global_spill(struct cbm_pool *pool, struct cbm_mag *m)
+cbm_global_spill_slots(struct cbm_pool *pool, void *const *slots, uint32_t n)
 {
-	uint32_t n = cbm_mag_count(m);
 	uint32_t first, prev;
 
 	if (n == 0)
@@ -37,15 +34,14 @@ cbm_global_spill(struct cbm_pool *pool, struct cbm_mag *m)
 		n--;
 	/* Link slots[0] -> slots[1] -> ... -> slots[n-1]; push_chain writes
 	 * the last link. */
-	first = prev = cbm_block_index_trusted(pool, m->slots[0]);
+	first = prev = cbm_block_index_trusted(pool, slots[0]);
 	for (uint32_t i = 1; i < n; i++) {
-		uint32_t idx = cbm_block_index_trusted(pool, m->slots[i]);
+		uint32_t idx = cbm_block_index_trusted(pool, slots[i]);
 
 		cbm_store_relaxed_u32(&pool->links[prev], idx);
 		prev = idx;
 	}
 	cbm_istack_push_chain(&pool->freelist, pool->links, first, prev, n);
-	cbm_mag_set_count(m, 0);
 }
 
 void *
@@ -64,8 +60,8 @@ cbm_global_alloc_one(struct cbm_pool *pool)
 	CBM_YIELD_POINT(); /* a magazine in no one's hands but ours */
 	n = cbm_mag_count(m);
 	buf = m->slots[n - 1];
-	cbm_mag_set_count(m, n - 1);
-	cbm_global_spill(pool, m);
+	cbm_global_spill_slots(pool, m->slots, n - 1);
+	cbm_mag_set_count(m, 0);
 	cbm_depot_give_empty(&pool->depot, m);
 	return buf;
 }

@@ -1,7 +1,7 @@
 /*
  * The global tier as the caches see it: the block freelist plus the depot.
- * Moves buffers between magazines and the freelist, converting between
- * buffer pointers (what magazines hold) and indices (what the freelist
+ * Moves buffers between slot arrays and the freelist, converting between
+ * buffer pointers (what caches and magazines hold) and indices (what the freelist
  * links). Every function is safe from any thread at once.
  */
 #ifndef CBM_GLOBAL_H
@@ -9,17 +9,16 @@
 
 #include <stdint.h>
 
-#include "magazine.h"
-
 struct cbm_pool;
 
-/* Fill an empty magazine the caller owns from the freelist, with one CAS;
- * returns how many buffers it got (0 when the freelist is empty). */
-uint32_t cbm_global_fill(struct cbm_pool *pool, struct cbm_mag *m);
+/* Pop up to max buffers from the freelist into slots, with one CAS;
+ * returns how many (0 when the freelist is empty). */
+uint32_t cbm_global_fill_slots(struct cbm_pool *pool, void **slots,
+			       uint32_t max);
 
-/* Push every buffer of a magazine the caller owns to the freelist, with one
- * CAS; the magazine is left empty. */
-void cbm_global_spill(struct cbm_pool *pool, struct cbm_mag *m);
+/* Push n buffers the caller owns to the freelist, with one CAS. */
+void cbm_global_spill_slots(struct cbm_pool *pool, void *const *slots,
+			    uint32_t n);
 
 /* One buffer from the freelist, else from a full depot magazine; NULL when
  * both are empty. For callers without a usable CPU cache. */

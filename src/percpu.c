@@ -1,15 +1,11 @@
 /*
- * Per-CPU caches, portable mode (invariants P1-P4 in percpu.h).
- *
- * At most one trip in mag_size goes below this layer, whatever the pattern
- * of allocs and frees: after a refill the loaded magazine holds mag_size
- * buffers, or after a make-room it has mag_size free slots, and the previous
- * magazine is then the opposite (Bonwick & Adams), so mag_size operations in
- * one direction are needed before the next trip.
+ * Per-CPU caches: the slow paths that run with a cache held, and taking a
+ * cache from elsewhere (invariants P1-P5 in percpu.h).
  */
 #include "percpu.h"
 
 #include <sched.h>
+#include <string.h>
 
 #include <ck_pr.h>
 
@@ -17,135 +13,171 @@
 #include "global.h"
 #include "plant.h"
 #include "pool.h"
+#include "rseq.h"
 
-void
-cbm_cache_lock_wait(struct cbm_cpu_cache *c)
-{
-	unsigned spins = 0;
-
-	while (!cbm_cache_trylock(c)) {
-		/* The holder may be preempted on this very CPU: spin briefly
-		 * (ck_pr_stall is the pause instruction, no memory access),
-		 * then give the CPU away so that it can finish. */
-		while (cbm_load_relaxed_u32(&c->lock) != 0) {
-			if (++spins < 64)
-				ck_pr_stall();
-			else
-				sched_yield();
-		}
-	}
-}
-
-static struct cbm_mag *
-previous(struct cbm_cpu_cache *c)
-{
-	return atomic_load_explicit(&c->mags[c->cur ^ 1], memory_order_relaxed);
-}
-
+/* Fold the pops counted in the word into the cache's 64-bit total, so the
+ * word's 32 bits never wrap between folds in practice (P5). Caller MUST
+ * hold c. */
 static void
-set_previous(struct cbm_cpu_cache *c, struct cbm_mag *m)
+fold_pops(struct cbm_cpu_cache *c, uint64_t *w)
 {
-	atomic_store_explicit(&c->mags[c->cur ^ 1], m, memory_order_relaxed);
-}
-
-static void
-swap(struct cbm_cpu_cache *c)
-{
-	c->cur ^= 1;
+	cbm_counter_add_owned(&c->pops_folded, cbm_word_pops(*w));
+	*w &= 0xffffffffu;
 }
 
 bool
-cbm_cache_refill_locked(struct cbm_pool *pool, struct cbm_cpu_cache *c)
+cbm_cache_refill_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
+		      uint64_t *w)
 {
-	struct cbm_mag *prev = previous(c);
+	uint32_t n = cbm_word_count(*w), m = pool->mag_size, got;
 	struct cbm_mag *full;
 
-	if (cbm_mag_count(prev) > 0) {
-		swap(c);
-		return true;
-	}
-	/* Both empty: trade the previous one for a full one, which becomes
-	 * the loaded one; the old loaded (empty) becomes the previous. */
+	fold_pops(c, w);
 	full = cbm_depot_take_full(&pool->depot);
 	if (full != NULL) {
-		cbm_depot_give_empty(&pool->depot, prev);
-		set_previous(c, full);
-		swap(c);
+		memcpy(&c->slots[n], full->slots, m * sizeof(void *));
+		cbm_mag_set_count(full, 0);
+		cbm_depot_give_empty(&pool->depot, full);
+		got = m;
 		cbm_counter_add_owned(&c->depot_exchanges, 1);
-		return true;
-	}
-	if (cbm_global_fill(pool, cbm_cache_loaded(c)) > 0) {
+	} else {
+		got = cbm_global_fill_slots(pool, &c->slots[n], m);
+		if (got == 0)
+			return false;
 		cbm_counter_add_owned(&c->global_pops, 1);
-		return true;
 	}
-	return false;
+	*w += got;
+	cbm_counter_add_owned(&c->moved_in, got);
+	return true;
+}
+
+/* Move the top k buffers of the cache out to the global tier. */
+static void
+move_out(struct cbm_pool *pool, struct cbm_cpu_cache *c, uint64_t *w,
+	 uint32_t k)
+{
+	uint32_t n = cbm_word_count(*w);
+	struct cbm_mag *empty = NULL;
+
+	if (k == pool->mag_size)
+		empty = cbm_depot_take_empty(&pool->depot);
+	if (empty != NULL) {
+		memcpy(empty->slots, &c->slots[n - k], k * sizeof(void *));
+		cbm_mag_set_count(empty, k);
+		cbm_depot_give_full(&pool->depot, empty);
+		cbm_counter_add_owned(&c->depot_exchanges, 1);
+	} else {
+		cbm_global_spill_slots(pool, &c->slots[n - k], k);
+		cbm_counter_add_owned(&c->global_pushes, 1);
+	}
+	*w -= k;
+	cbm_counter_add_owned(&c->moved_out, k);
 }
 
 void
-cbm_cache_make_room_locked(struct cbm_pool *pool, struct cbm_cpu_cache *c)
+cbm_cache_make_room_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
+			 uint64_t *w)
 {
-	struct cbm_mag *prev = previous(c);
-	struct cbm_mag *empty;
-
-	if (cbm_mag_count(prev) < pool->mag_size) {
-		swap(c);
-		return;
-	}
-	/* Both full: trade the previous one for an empty one, which becomes
-	 * the loaded one; the old loaded (full) becomes the previous. */
-	empty = cbm_depot_take_empty(&pool->depot);
-	if (empty != NULL) {
-		cbm_depot_give_full(&pool->depot, prev);
-		set_previous(c, empty);
-		swap(c);
-		cbm_counter_add_owned(&c->depot_exchanges, 1);
-		return;
-	}
-	cbm_global_spill(pool, prev);
-	swap(c);
-	cbm_counter_add_owned(&c->global_pushes, 1);
+	fold_pops(c, w);
+	move_out(pool, c, w, pool->mag_size);
 }
 
 size_t
-cbm_cache_drain_locked(struct cbm_pool *pool, struct cbm_cpu_cache *c)
+cbm_cache_drain_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
+		     uint64_t *w)
 {
-	size_t moved = 0;
+	size_t moved = cbm_word_count(*w);
 
-	for (int i = 0; i < 2; i++) {
-		struct cbm_mag *m =
-			atomic_load_explicit(&c->mags[i], memory_order_relaxed);
-		uint32_t n = cbm_mag_count(m);
-		struct cbm_mag *empty;
+	fold_pops(c, w);
+	/* Whole magazines to the depot while they last, the rest spilled. */
+	while (cbm_word_count(*w) > 0) {
+		uint32_t n = cbm_word_count(*w);
 
-		if (n == 0)
-			continue;
-		moved += n;
-		/* A full magazine goes to the depot whole, if an empty one
-		 * can take its place; anything else is spilled. */
-		if (n == pool->mag_size &&
-		    (empty = cbm_depot_take_empty(&pool->depot)) != NULL) {
-			cbm_depot_give_full(&pool->depot, m);
-			atomic_store_explicit(&c->mags[i], empty,
-					      memory_order_relaxed);
-		} else {
-			cbm_global_spill(pool, m);
-		}
+		move_out(pool, c, w, n < pool->mag_size ? n : pool->mag_size);
 	}
 	return moved;
 }
 
-size_t
-cbm_cache_count(const struct cbm_cpu_cache *c)
+static void
+pause_for(unsigned *spins)
 {
-	size_t n = 0;
+	/* The holder may be preempted on the very CPU we spin on: spin
+	 * briefly (ck_pr_stall is the pause instruction, it touches no
+	 * memory), then give the CPU away so that it can finish. */
+	if (++*spins < 64)
+		ck_pr_stall();
+	else
+		sched_yield();
+}
 
-	for (int i = 0; i < 2; i++) {
-		const struct cbm_mag *m =
-			atomic_load_explicit(&c->mags[i], memory_order_relaxed);
+uint64_t
+cbm_cache_take(struct cbm_pool *pool, unsigned i)
+{
+	struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
+	unsigned spins = 0;
+	uint64_t w;
 
-		n += cbm_mag_count(m);
+	if (pool->mode == CBM_MODE_PORTABLE) {
+		while (!cbm_cache_trylock(c, &w))
+			pause_for(&spins);
+		return w;
 	}
-	return n;
+	/* rseq mode. Drainers take turns first: the REMOTE_LOCK bit does not
+	 * say whose it is, so two drainers could otherwise each see "their"
+	 * bit after their fence, one of them set by the other. */
+	while (cbm_load_relaxed_u32(&c->drainer) != 0 ||
+	       cbm_xchg_acquire_u32(&c->drainer, 1) != 0)
+		pause_for(&spins);
+	for (;;) {
+		/* Set REMOTE_LOCK, fence the CPU, and check the bit survived
+		 * (rseq.h). */
+		w = cbm_load_relaxed_u64(&c->word);
+		if ((w & CBM_CACHE_LOCKS) != 0 ||
+		    !atomic_compare_exchange_strong_explicit(
+			    &c->word, &w, w | CBM_CACHE_REMOTE_LOCK,
+			    memory_order_acquire, memory_order_relaxed)) {
+			pause_for(&spins);
+			continue;
+		}
+		cbm_rseq_fence(i / pool->caches_per_cpu);
+		/* The fence was a full barrier on that CPU: this load sees the
+		 * last commit made there. */
+		w = cbm_load_acquire_u64(&c->word);
+		if (w & CBM_CACHE_REMOTE_LOCK)
+			return w & ~(uint64_t)CBM_CACHE_REMOTE_LOCK;
+	}
+}
+
+void
+cbm_cache_give_back(struct cbm_pool *pool, unsigned i, uint64_t w)
+{
+	struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
+
+	fold_pops(c, &w);
+	cbm_cache_release(c, w);
+	if (pool->mode == CBM_MODE_RSEQ)
+		/* Release: pairs with the next drainer's acquire. */
+		cbm_store_release_u32(&c->drainer, 0);
+}
+
+uint64_t
+cbm_cache_allocs(const struct cbm_cpu_cache *c)
+{
+	return cbm_load_relaxed_u64(&c->pops_folded) +
+	       cbm_word_pops(cbm_load_relaxed_u64(&c->word));
+}
+
+uint64_t
+cbm_cache_frees(const struct cbm_cpu_cache *c)
+{
+	/* P5: pushes = count - moved_in + moved_out + pops. The terms are
+	 * read at different moments; while busy they may cross. */
+	int64_t n = (int64_t)cbm_cache_count(c) +
+		    (int64_t)cbm_load_relaxed_u64(&c->moved_out) +
+		    (int64_t)cbm_cache_allocs(c) -
+		    (int64_t)cbm_load_relaxed_u64(&c->moved_in);
+
+	return n > 0 ? (uint64_t)n : 0;
 }
 
 size_t
@@ -154,18 +186,21 @@ cbm_caches_drain(struct cbm_pool *pool, bool stop_early)
 	size_t moved = 0;
 
 	for (unsigned i = 0; i < pool->ncaches; i++) {
-		struct cbm_cpu_cache *c = &pool->cpus[i];
+		struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
+		uint64_t w;
 
-		/* Skip a cache that is visibly empty without taking its lock
-		 * (a racy read: at worst one drain too few under load). */
+		/* Skip a cache that is visibly empty without taking it (a
+		 * racy read: at worst one drain too few under load). */
 		if (cbm_cache_count(c) == 0)
 			continue;
 		if (CBM_PLANTED(CBM_PLANT_TRIM_NO_LOCK)) {
-			moved += cbm_cache_drain_locked(pool, c);
+			w = cbm_load_relaxed_u64(&c->word);
+			moved += cbm_cache_drain_held(pool, c, &w);
+			cbm_store_relaxed_u64(&c->word, w);
 		} else {
-			cbm_cache_lock_wait(c);
-			moved += cbm_cache_drain_locked(pool, c);
-			cbm_cache_unlock(c);
+			w = cbm_cache_take(pool, i);
+			moved += cbm_cache_drain_held(pool, c, &w);
+			cbm_cache_give_back(pool, i, w);
 		}
 		if (stop_early && moved > 0)
 			break;

@@ -1,28 +1,43 @@
 /*
- * Per-CPU caches, portable mode: each CPU owns a loaded and a previous
- * magazine, guarded by a per-CPU lock.
+ * Per-CPU caches: the layout both modes share, the portable mode's lock,
+ * and the slow paths that run with a cache held.
+ *
+ * A cache is one array of 2 x mag_size buffer slots and one 64-bit word.
+ * The array is Bonwick's loaded and previous magazines laid end to end: an
+ * allocation pops from the top, a free pushes on it, and only when the array
+ * is empty (or full) does a magazine's worth move to or from the global tier,
+ * so that at most one operation in mag_size goes below the cache whatever
+ * the pattern, as with a loaded/previous pair. Keeping the two as one array
+ * lets moving between them cost nothing, and lets a batch move commit with
+ * a single store of the word, which rseq mode needs.
+ *
+ * The word:  bits  0-29  count: slots[0 .. count-1] hold buffers
+ *            bit  30     LOCAL_LOCK: held by a thread (portable mode: any
+ *                        holder; rseq mode: a slow path that took it from
+ *                        the cache's own CPU)
+ *            bit  31     REMOTE_LOCK: held by a drainer on another CPU
+ *                        (rseq mode)
+ *            bits 32-63  pops since the last fold (wraps; folded into
+ *                        pops_folded by lock holders)
  *
  * Invariants:
- *  P1. mags[cur] is the loaded magazine, mags[cur ^ 1] the previous one; the
- *      two are distinct magazines owned by this cache, and nothing else owns
- *      them. Changing cur swaps them with one store.
- *  P2. Only the holder of lock reads or writes cur, mags and the magazines'
- *      slots and counts (statistics read counts and mags relaxed, and accept
- *      an approximate answer). The lock is taken with an acquire exchange and
- *      dropped with a release store: each holder sees everything the previous
- *      holder did.
- *  P3. Fast paths only ever *try* the lock. A thread that finds it held
- *      (another thread, preempted on this CPU or migrated here, is inside)
- *      tries the CPU's spare cache, and if that is held too, goes straight
- *      to the global tier instead of waiting: alloc and free never wait for
- *      another thread. Only draining a cache (trim, steal, fork) waits for
- *      the lock, and holders never block inside it.
- *  P4. Nothing is called while the lock is held that could take another
- *      cache's lock, or call the error handler. So no thread ever holds two
- *      cache locks, and there is no lock order to get wrong.
- *
- * The CPU number is a hint (cpu.h): a stale one only means two threads use
- * the same cache one after the other, which P2 makes safe.
+ *  P1. Only a thread that may commit the word reads or writes slots: the
+ *      holder of a lock bit, or (rseq mode) a restartable sequence running
+ *      on the cache's CPU while no lock bit is set (rseq.h).
+ *  P2. A lock is taken with an acquire CAS from a word with no lock bit, and
+ *      dropped by a release store of the new word: each holder sees what
+ *      the previous one did.
+ *  P3. Fast paths only ever *try* a cache. A thread that finds it held (its
+ *      holder preempted, or migrated) tries the CPU's spare cache (portable
+ *      mode), then goes to the global tier: alloc and free never wait for
+ *      another thread. Only drains (trim, steal, idle trim, fork) wait, and
+ *      no holder blocks while it holds a cache.
+ *  P4. Nothing is called with a cache held that could take another cache or
+ *      call the error handler: no thread ever holds two caches, so there is
+ *      no lock order to get wrong.
+ *  P5. Accounting: count = moved_in - moved_out + pushes - pops, so the
+ *      pushes (frees) need no counter of their own: they follow from the
+ *      fast path's pops and the slow paths' transfers, all exact.
  */
 #ifndef CBM_PERCPU_H
 #define CBM_PERCPU_H
@@ -38,118 +53,176 @@
 
 struct cbm_pool;
 
+/* How the caches exclude other threads (rseq.h); the values are the
+ * public CBM_PERCPU_* ones. */
+enum cbm_percpu_mode {
+	CBM_MODE_PORTABLE = 0,
+	CBM_MODE_RSEQ = 1,
+};
+
+#define CBM_CACHE_COUNT_MASK 0x3fffffffu
+#define CBM_CACHE_LOCAL_LOCK (1u << 30)
+#define CBM_CACHE_REMOTE_LOCK (1u << 31)
+#define CBM_CACHE_LOCKS (CBM_CACHE_LOCAL_LOCK | CBM_CACHE_REMOTE_LOCK)
+#define CBM_CACHE_POP ((uint64_t)1 << 32) /* one pop in the word */
+
+/* Byte offset of the slots in a cache; the rseq assembly knows it. */
+#define CBM_CACHE_SLOTS_OFFSET 64
+
 /*
- * Caches per CPU: the CPU's own, and a spare. With more runnable threads
- * than CPUs, a thread preempted inside its CPU's cache holds that lock for
- * a whole time slice; the threads that run on the CPU meanwhile use the
- * spare instead of all going to the shared freelist (measured in the
- * closing note of the portable mode: at 4 threads on 2 CPUs, about a third
- * of all operations found the one cache held).
+ * Portable mode gives each CPU its own cache and a spare: with more runnable
+ * threads than CPUs, a thread preempted inside its CPU's cache holds it for
+ * a whole time slice, and the threads that run on the CPU meanwhile use the
+ * spare instead of all going to the shared freelist (at 4 threads on 2 CPUs,
+ * about a third of all operations found the one cache held). rseq mode
+ * holds a cache only in slow paths and needs no spare.
  */
-#define CBM_CACHES_PER_CPU 2
+#define CBM_CACHES_PER_CPU_PORTABLE 2
+
+/* Where the caches are: what a fast path needs to find its CPU's. */
+struct cbm_cache_map {
+	char *caches;	       /* CPU 0's first cache */
+	size_t cpu_bytes;      /* from one CPU's first cache to the next's */
+	ptrdiff_t rseq_offset; /* rseq mode: glibc's __rseq_offset, copied
+	                          here to save the fast path a load */
+	uint32_t ncpus;
+};
 
 struct cbm_cpu_cache {
-	/* Hot: every alloc and free on this CPU. */
-	_Alignas(CBM_CACHELINE) cbm_atomic_u32 lock;
-	uint32_t cur;			 /* P1 */
-	struct cbm_mag *_Atomic mags[2]; /* P1, P2 */
-	/* Counters with one writer, the lock holder (atomics.h). */
-	cbm_atomic_u64 allocs;
-	cbm_atomic_u64 frees;
+	_Alignas(CBM_CACHELINE) cbm_atomic_u64 word;
+	/* Counters with one writer at a time, the lock holder (atomics.h). */
+	cbm_atomic_u64 pops_folded; /* pops moved out of the word */
+	cbm_atomic_u64 moved_in;    /* buffers brought in by refills */
+	cbm_atomic_u64 moved_out;   /* buffers taken out by spills, drains */
 	cbm_atomic_u64 depot_exchanges;
 	cbm_atomic_u64 global_pops;
 	cbm_atomic_u64 global_pushes;
+	/* rseq mode: one drainer at a time (cbm_cache_take). */
+	cbm_atomic_u32 drainer;
+	uint32_t unused;
+	void *slots[]; /* 2 x mag_size, P1 */
 };
 
-/* One line per CPU: no two CPUs ever write the same line. */
-_Static_assert(sizeof(struct cbm_cpu_cache) == CBM_CACHELINE,
-	       "a CPU cache is exactly one cache line");
+_Static_assert(offsetof(struct cbm_cpu_cache, slots) == CBM_CACHE_SLOTS_OFFSET,
+	       "the slots start on the second line, where rseq.h looks");
 
-/* Acquire: pairs with the release store in cbm_cache_unlock (P2). */
-static inline bool
-cbm_cache_trylock(struct cbm_cpu_cache *c)
+static inline uint32_t
+cbm_word_count(uint64_t w)
 {
-	return cbm_xchg_acquire_u32(&c->lock, 1) == 0;
+	return (uint32_t)w & CBM_CACHE_COUNT_MASK;
 }
 
-/* Release: pairs with the acquire exchange in cbm_cache_trylock (P2). */
-static inline void
-cbm_cache_unlock(struct cbm_cpu_cache *c)
+static inline uint32_t
+cbm_word_pops(uint64_t w)
 {
-	cbm_store_release_u32(&c->lock, 0);
-}
-
-/* Wait for the lock (drains only, P3). */
-void cbm_cache_lock_wait(struct cbm_cpu_cache *c);
-
-static inline struct cbm_mag *
-cbm_cache_loaded(struct cbm_cpu_cache *c)
-{
-	return atomic_load_explicit(&c->mags[c->cur], memory_order_relaxed);
+	return (uint32_t)(w >> 32);
 }
 
 /*
- * Pop one buffer from the loaded magazine, or NULL when it is empty.
- * Caller MUST hold c->lock.
+ * Try to take a cache (P2, P3). On success *w is the word as taken (no lock
+ * bits); the caller changes it and gives it back with cbm_cache_release.
+ */
+static inline bool
+cbm_cache_trylock(struct cbm_cpu_cache *c, uint64_t *w)
+{
+	uint64_t old = cbm_load_relaxed_u64(&c->word);
+
+	if (cbm_unlikely(old & CBM_CACHE_LOCKS))
+		return false;
+	/* Acquire: pairs with the release store in cbm_cache_release. */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &c->word, &old, old | CBM_CACHE_LOCAL_LOCK,
+		    memory_order_acquire, memory_order_relaxed))
+		return false;
+	*w = old;
+	return true;
+}
+
+/* Drop a cache, publishing the new word (no lock bits). Release: pairs
+ * with the acquire that takes a cache (P2). */
+static inline void
+cbm_cache_release(struct cbm_cpu_cache *c, uint64_t w)
+{
+	cbm_store_release_u64(&c->word, w);
+}
+
+/*
+ * Pop one buffer with the cache held; NULL when it is empty. Caller MUST
+ * hold c; *w is updated.
  */
 static inline void *
-cbm_cache_pop_locked(struct cbm_cpu_cache *c)
+cbm_cache_pop_held(struct cbm_cpu_cache *c, uint64_t *w)
 {
-	struct cbm_mag *m = cbm_cache_loaded(c);
-	uint32_t n = cbm_mag_count(m);
+	uint32_t n = cbm_word_count(*w);
 
 	if (cbm_unlikely(n == 0))
 		return NULL;
-	cbm_mag_set_count(m, n - 1);
-	return m->slots[n - 1];
+	*w += CBM_CACHE_POP - 1;
+	return c->slots[n - 1];
 }
 
-/*
- * Push one buffer on the loaded magazine; false when it is full.
- * Caller MUST hold c->lock.
- */
+/* Push one buffer with the cache held; false when it is full. Caller MUST
+ * hold c; *w is updated. */
 static inline bool
-cbm_cache_push_locked(struct cbm_cpu_cache *c, uint32_t mag_size, void *buf)
+cbm_cache_push_held(struct cbm_cpu_cache *c, uint64_t *w, uint32_t limit,
+		    void *buf)
 {
-	struct cbm_mag *m = cbm_cache_loaded(c);
-	uint32_t n = cbm_mag_count(m);
+	uint32_t n = cbm_word_count(*w);
 
-	if (cbm_unlikely(n == mag_size))
+	if (cbm_unlikely(n == limit))
 		return false;
-	m->slots[n] = buf;
-	cbm_mag_set_count(m, n + 1);
+	c->slots[n] = buf;
+	*w += 1;
 	return true;
 }
 
 /*
- * Make the loaded magazine non-empty: swap with the previous one if it holds
- * buffers, else trade the empty previous one for a full one from the depot,
- * else fill the loaded one from the freelist. false when the global tier is
- * empty too. Caller MUST hold c->lock.
+ * Bring a magazine's worth of buffers in from the global tier (a full
+ * magazine from the depot, else a chain from the freelist) when the cache
+ * is empty. false when the global tier is empty too. Caller MUST hold c.
  */
-bool cbm_cache_refill_locked(struct cbm_pool *pool, struct cbm_cpu_cache *c);
+bool cbm_cache_refill_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
+			   uint64_t *w);
 
 /*
- * Make room in the loaded magazine: swap with the previous one if it is not
- * full, else trade the full previous one for an empty one from the depot,
- * else spill the previous one to the freelist. Always succeeds. Caller MUST
- * hold c->lock.
+ * Send a magazine's worth of buffers out to the global tier (a full
+ * magazine to the depot, else a chain to the freelist) when the cache is
+ * full. Always succeeds. Caller MUST hold c.
  */
-void cbm_cache_make_room_locked(struct cbm_pool *pool, struct cbm_cpu_cache *c);
+void cbm_cache_make_room_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
+			      uint64_t *w);
+
+/* Move every buffer to the global tier; returns how many. Caller MUST
+ * hold c. */
+size_t cbm_cache_drain_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
+			    uint64_t *w);
 
 /*
- * Move every buffer of the cache to the global tier; returns how many.
- * Caller MUST hold c->lock.
+ * Take cache i for a drain, waiting for its holder if need be (P3, P4: the
+ * caller holds no cache). In rseq mode it also fences the cache's CPU, so
+ * that no restartable sequence begun before can still commit (rseq.h).
+ * Returns the word as taken.
  */
-size_t cbm_cache_drain_locked(struct cbm_pool *pool, struct cbm_cpu_cache *c);
+uint64_t cbm_cache_take(struct cbm_pool *pool, unsigned i);
 
-/* Buffers in the cache, read without the lock (approximate while busy). */
-size_t cbm_cache_count(const struct cbm_cpu_cache *c);
+/* Drop a cache taken with cbm_cache_take, folding its pops. */
+void cbm_cache_give_back(struct cbm_pool *pool, unsigned i, uint64_t w);
+
+/* Buffers in the cache, read without taking it (approximate while busy). */
+static inline size_t
+cbm_cache_count(const struct cbm_cpu_cache *c)
+{
+	return cbm_word_count(cbm_load_relaxed_u64(&c->word));
+}
+
+/* Allocations and frees through the cache so far (P5). */
+uint64_t cbm_cache_allocs(const struct cbm_cpu_cache *c);
+uint64_t cbm_cache_frees(const struct cbm_cpu_cache *c);
 
 /*
- * Drain caches of every CPU into the global tier, waiting for each lock in
- * turn (P3, P4: the caller holds no cache lock). With stop_early, stop after
- * the first cache that gave something. Returns the number of buffers moved.
+ * Drain caches into the global tier, each taken in turn. With stop_early,
+ * stop after the first cache that gave something. Returns the number of
+ * buffers moved.
  */
 size_t cbm_caches_drain(struct cbm_pool *pool, bool stop_early);
 

@@ -382,15 +382,21 @@ cbm_reclaim_fork_prepare(void)
 		pthread_cond_wait(&R.pass_done, &R.lock);
 	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
 		for (unsigned i = 0; i < p->ncaches; i++)
-			cbm_cache_lock_wait(&p->cpus[i]);
+			cbm_cache_take(p, i);
 }
 
 static void
 unlock_all_caches(void)
 {
-	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
-		for (unsigned i = 0; i < p->ncaches; i++)
-			cbm_cache_unlock(&p->cpus[i]);
+	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
+		for (unsigned i = 0; i < p->ncaches; i++) {
+			struct cbm_cpu_cache *c = cbm_cache_at(p, i);
+			uint64_t w = cbm_load_relaxed_u64(&c->word);
+
+			cbm_cache_give_back(p, i,
+					    w & ~(uint64_t)CBM_CACHE_LOCKS);
+		}
+	}
 }
 
 void

@@ -26,10 +26,10 @@ sum_caches(const struct cbm_pool *pool, struct totals *t)
 {
 	memset(t, 0, sizeof(*t));
 	for (unsigned i = 0; i < pool->ncaches; i++) {
-		const struct cbm_cpu_cache *c = &pool->cpus[i];
+		const struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
 
-		t->allocs += cbm_load_relaxed_u64(&c->allocs);
-		t->frees += cbm_load_relaxed_u64(&c->frees);
+		t->allocs += cbm_cache_allocs(c);
+		t->frees += cbm_cache_frees(c);
 		t->depot_exchanges += cbm_load_relaxed_u64(&c->depot_exchanges);
 		t->global_pops += cbm_load_relaxed_u64(&c->global_pops);
 		t->global_pushes += cbm_load_relaxed_u64(&c->global_pushes);
@@ -93,8 +93,10 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 	out->idle_drains = cbm_load_relaxed_u64(&pool->reclaim.idle_drains);
 	out->reclaimed = cbm_load_relaxed_u64(&pool->reclaim.reclaimed);
 	out->grace_periods = cbm_load_relaxed_u64(&pool->reclaim.grace_periods);
+	out->rseq_aborts = cbm_load_relaxed_u64(&pool->rseq_aborts);
 	out->magazine_size = pool->mag_size;
-	out->cpus = pool->ncaches / CBM_CACHES_PER_CPU;
+	out->cpus = pool->map.ncpus;
+	out->percpu_mode = pool->mode;
 	out->hugepages = pool->arena.pages;
 	return 0;
 }

@@ -7,11 +7,12 @@
  * remembers when they last changed. A cache whose counters have not moved
  * for idle_trim_ms, and that holds buffers, is drained.
  *
- * Protocol (portable mode): the drain takes the cache's lock like any other
- * user of the cache (cbm_cache_lock_wait: it waits for a thread preempted
- * inside to leave), so it never races with an alloc or free on that CPU;
- * a thread that arrives meanwhile finds the lock held and uses the spare
- * cache or the global tier (percpu.h, P3). Only the thread touches the
+ * Protocol: the drain takes the cache as any drainer does (cbm_cache_take:
+ * portable mode waits for its lock; rseq mode sets REMOTE_LOCK and fences
+ * the cache's CPU so that no restartable sequence begun before can commit,
+ * rseq.h), so it never races with an alloc or free on that CPU; a thread
+ * that arrives meanwhile finds the cache held and uses the spare (portable)
+ * or the global tier (percpu.h, P3). Only the thread touches the
  * bookkeeping arrays, with the registry lock held.
  */
 #include <errno.h>
@@ -53,28 +54,37 @@ cbm_trim_idle_caches(struct cbm_pool *pool, uint64_t now_ms)
 {
 	struct cbm_pool_reclaim *rc = &pool->reclaim;
 
-	if (rc->idle_trim_ms == CBM_IDLE_TRIM_OFF)
-		return;
 	for (unsigned i = 0; i < pool->ncaches; i++) {
-		struct cbm_cpu_cache *c = &pool->cpus[i];
-		uint64_t ops = cbm_load_relaxed_u64(&c->allocs) +
-			       cbm_load_relaxed_u64(&c->frees);
+		struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
+		uint64_t ops = cbm_cache_allocs(c) + cbm_cache_frees(c);
+		uint64_t word = cbm_load_relaxed_u64(&c->word);
 		size_t moved;
+		uint64_t w;
 
+		/* A busy cache that never takes a slow path would let its 32
+		 * bits of pops wrap: fold them while there is time. */
+		if (cbm_word_pops(word) > UINT32_MAX / 2) {
+			w = cbm_cache_take(pool, i);
+			cbm_cache_give_back(pool, i, w);
+		}
+		if (rc->idle_trim_ms == CBM_IDLE_TRIM_OFF)
+			continue;
 		if (ops != rc->trim_seen_ops[i]) {
 			rc->trim_seen_ops[i] = ops;
 			rc->trim_quiet_since_ms[i] = now_ms;
 			continue;
 		}
 		if (now_ms - rc->trim_quiet_since_ms[i] < rc->idle_trim_ms ||
-		    cbm_cache_count(c) == 0)
+		    cbm_word_count(word) == 0)
 			continue;
 		if (CBM_PLANTED(CBM_PLANT_TRIM_NO_LOCK)) {
-			moved = cbm_cache_drain_locked(pool, c);
+			w = word;
+			moved = cbm_cache_drain_held(pool, c, &w);
+			cbm_store_relaxed_u64(&c->word, w);
 		} else {
-			cbm_cache_lock_wait(c);
-			moved = cbm_cache_drain_locked(pool, c);
-			cbm_cache_unlock(c);
+			w = cbm_cache_take(pool, i);
+			moved = cbm_cache_drain_held(pool, c, &w);
+			cbm_cache_give_back(pool, i, w);
 		}
 		cbm_counter_add_owned(&rc->idle_drains, moved);
 		rc->trim_quiet_since_ms[i] = now_ms;

@@ -3,7 +3,7 @@
  * counters it checks.
  *
  * It walks every place a pooled buffer can be (the freelist, the depot's
- * full magazines, each cache's two magazines, the retired list) and marks
+ * full magazines, each cache's slots, the retired list) and marks
  * each buffer found in a bitmap; a buffer found twice, a link or slot that names no buffer, a
  * magazine in two places or in none, a magazine whose count breaks the
  * depot's invariant, a stack whose count disagrees with its length: each is
@@ -167,20 +167,20 @@ walk_caches(struct audit *a)
 	const struct cbm_pool *pool = a->pool;
 
 	for (unsigned i = 0; i < pool->ncaches; i++) {
-		const struct cbm_cpu_cache *c = &pool->cpus[i];
-		char where[48];
+		const struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
+		uint64_t w = cbm_load_relaxed_u64(&c->word);
+		char where[32];
 
-		if (cbm_load_relaxed_u32(&c->lock) != 0)
-			problem(a, "cache %u is locked", i);
-		for (int j = 0; j < 2; j++) {
-			snprintf(where, sizeof(where), "cache %u's magazine %d",
-				 i, j);
-			mark_magazine(
-				a,
-				atomic_load_explicit(&c->mags[j],
-						     memory_order_relaxed),
-				where);
+		snprintf(where, sizeof(where), "cache %u", i);
+		if (w & CBM_CACHE_LOCKS)
+			problem(a, "%s is held", where);
+		if (cbm_word_count(w) > pool->slots_limit) {
+			problem(a, "%s counts %u of %u slots", where,
+				cbm_word_count(w), pool->slots_limit);
+			continue;
 		}
+		for (uint32_t k = 0; k < cbm_word_count(w); k++)
+			mark_pointer(a, c->slots[k], where);
 	}
 }
 

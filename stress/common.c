@@ -2,6 +2,7 @@
 #include "stress.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,18 +274,65 @@ check_conserved(struct run *run, cbm_pool *pool, size_t held)
 	}
 }
 
+struct parked {
+	cbm_pool *pool;
+	unsigned cpu;
+};
+
+static void
+pin(unsigned cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* Leave a few buffers in one CPU's cache: allocate and free them there. */
+static void *
+park_buffers(void *arg)
+{
+	struct parked *p = arg;
+	void *b[4];
+	int n = 0;
+
+	pin(p->cpu);
+	while (n < 4 && (b[n] = cbm_alloc(p->pool)) != NULL)
+		n++;
+	cbm_free_bulk(p->pool, b, (size_t)n);
+	return NULL;
+}
+
 void
 check_capacity(struct run *run, cbm_pool *pool, size_t held)
 {
 	size_t cap = cbm_capacity(pool), got = 0;
 	void **b = calloc(cap + 1, sizeof(void *));
+	cpu_set_t mine;
+	int cpu[2] = {-1, -1}, n = 0;
 
+	/* On two CPUs or more: park buffers in one CPU's cache and count from
+	 * another, so the steal is what is checked, every time. */
+	sched_getaffinity(0, sizeof(mine), &mine);
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &mine))
+			cpu[n++] = c;
+	if (n == 2) {
+		struct parked p = {pool, (unsigned)cpu[1]};
+		pthread_t t;
+
+		pthread_create(&t, NULL, park_buffers, &p);
+		pthread_join(t, NULL);
+		pin((unsigned)cpu[0]);
+	}
 	while (got <= cap && (b[got] = cbm_alloc(pool)) != NULL)
 		got++;
 	check(run, INV_CAPACITY, got == cap - held,
 	      "one thread got %zu buffers in a row; %zu of %zu are free", got,
 	      cap - held, cap);
 	cbm_free_bulk(pool, b, got);
+	sched_setaffinity(0, sizeof(mine), &mine);
 	free(b);
 }
 
@@ -314,15 +362,18 @@ print_pool(const char *label, cbm_pool *pool)
 	cbm_stats st;
 
 	cbm_pool_stats(pool, &st);
-	printf("  %s: allocs %lu, frees %lu, failures %lu, depot exchanges "
-	       "%lu,\n    freelist refills %lu, spills %lu, busy fallbacks "
-	       "%lu, steals %lu, trims %lu,\n    idle drains %lu, reclaimed "
-	       "%lu in %lu grace periods\n",
-	       label, (unsigned long)st.allocs, (unsigned long)st.frees,
+	printf("  %s (%s mode): allocs %lu, frees %lu, failures %lu,\n"
+	       "    depot exchanges %lu, freelist refills %lu, spills %lu, "
+	       "busy fallbacks %lu,\n    steals %lu, trims %lu, idle drains "
+	       "%lu, reclaimed %lu in %lu grace periods,\n"
+	       "    rseq sequences aborted and restarted %lu\n",
+	       label, st.percpu_mode == CBM_PERCPU_RSEQ ? "rseq" : "portable",
+	       (unsigned long)st.allocs, (unsigned long)st.frees,
 	       (unsigned long)st.alloc_failures,
 	       (unsigned long)st.depot_exchanges, (unsigned long)st.global_pops,
 	       (unsigned long)st.global_pushes,
 	       (unsigned long)st.busy_fallbacks, (unsigned long)st.steals,
 	       (unsigned long)st.trims, (unsigned long)st.idle_drains,
-	       (unsigned long)st.reclaimed, (unsigned long)st.grace_periods);
+	       (unsigned long)st.reclaimed, (unsigned long)st.grace_periods,
+	       (unsigned long)st.rseq_aborts);
 }

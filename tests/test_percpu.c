@@ -1,17 +1,25 @@
 /*
- * Unit tests for the per-CPU magazine layer (src/percpu.c), on a real pool
- * whose internals the test reads. The test thread pins itself to one CPU so
- * that it knows which cache it uses.
+ * Unit tests for the per-CPU caches (src/percpu.c, src/rseq.h), on a real
+ * pool whose internals the test reads. The test thread pins itself to one
+ * CPU so that it knows which cache it uses. The suite runs in both modes:
+ * rseq (the default where available) and portable (CBM_PERCPU=portable).
  */
 #include "helpers.h"
 
 #include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/rseq.h>
 #include <unistd.h>
 
+#include "depot.h"
 #include "global.h"
 #include "pool.h"
+#include "rseq.h"
 
 #define MAG 4
+
+static cpu_set_t original_affinity;
 
 static unsigned
 pin_to(unsigned cpu)
@@ -27,12 +35,10 @@ pin_to(unsigned cpu)
 static unsigned
 allowed_cpu(int nth)
 {
-	cpu_set_t set;
 	int seen = 0;
 
-	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
 	for (unsigned c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &set) && seen++ == nth)
+		if (CPU_ISSET(c, &original_affinity) && seen++ == nth)
 			return c;
 	return CPU_SETSIZE;
 }
@@ -43,11 +49,25 @@ small_pool(size_t capacity)
 	cbm_pool_config cfg = {.block_size = 64,
 			       .capacity = capacity,
 			       .magazine_size = MAG,
+			       .idle_trim_ms = CBM_IDLE_TRIM_OFF,
 			       .name = "percpu"};
 	cbm_pool *pool;
 
 	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
 	return pool;
+}
+
+/* The cache a thread pinned to cpu uses first. */
+static unsigned
+cache_index(const cbm_pool *pool, unsigned cpu)
+{
+	return cpu * pool->caches_per_cpu;
+}
+
+static struct cbm_cpu_cache *
+cache_of(const cbm_pool *pool, unsigned cpu)
+{
+	return cbm_cache_at(pool, cache_index(pool, cpu));
 }
 
 static uint64_t
@@ -57,22 +77,46 @@ sum(const cbm_pool *pool, size_t field)
 
 	for (unsigned i = 0; i < pool->ncaches; i++)
 		n += atomic_load(
-			(cbm_atomic_u64 *)((char *)&pool->cpus[i] + field));
+			(cbm_atomic_u64 *)((char *)cbm_cache_at(pool, i) +
+					   field));
 	return n;
 }
 
 #define SUM(pool, f) sum(pool, offsetof(struct cbm_cpu_cache, f))
 
 static void
+the_default_mode_is_rseq_where_it_can_be(void **state)
+{
+	cbm_pool *pool = small_pool(16);
+	const char *force = getenv("CBM_PERCPU");
+	unsigned expect = CBM_PERCPU_RSEQ;
+	cbm_stats st;
+
+	(void)state;
+#if !defined(CBM_HAVE_RSEQ)
+	expect = CBM_PERCPU_PORTABLE;
+#endif
+	if ((force != NULL && strcmp(force, "portable") == 0) ||
+	    __rseq_size == 0)
+		expect = CBM_PERCPU_PORTABLE;
+	cbm_pool_stats(pool, &st);
+	print_message("per-CPU mode: %s\n",
+		      st.percpu_mode == CBM_PERCPU_RSEQ ? "rseq" : "portable");
+	assert_int_equal(st.percpu_mode, expect);
+	assert_int_equal(pool->caches_per_cpu,
+			 expect == CBM_PERCPU_RSEQ ? 1 : 2);
+	cbm_pool_destroy(pool);
+}
+
+static void
 one_trip_below_per_magazine(void **state)
 {
 	cbm_pool *pool = small_pool(64);
-	struct cbm_cpu_cache *c =
-		&pool->cpus[pin_to(allowed_cpu(0)) * CBM_CACHES_PER_CPU];
+	struct cbm_cpu_cache *c = cache_of(pool, pin_to(allowed_cpu(0)));
 	void *b[3 * MAG];
 
 	(void)state;
-	/* The first alloc fills the loaded magazine from the freelist. */
+	/* The first alloc brings a magazine's worth in from the freelist. */
 	b[0] = cbm_alloc(pool);
 	assert_int_equal(SUM(pool, global_pops), 1);
 	assert_int_equal(cbm_cache_count(c), MAG - 1);
@@ -84,8 +128,8 @@ one_trip_below_per_magazine(void **state)
 		b[i] = cbm_alloc(pool);
 	assert_int_equal(SUM(pool, global_pops), 3);
 
-	/* Frees fill the loaded magazine, then the previous one, then trade
-	 * a full one for an empty one from the depot. */
+	/* Frees fill both magazines' worth of slots, then one magazine goes
+	 * to the depot whole. */
 	for (int i = 0; i < 2 * MAG; i++)
 		cbm_free(pool, b[i]);
 	assert_int_equal(cbm_cache_count(c), 2 * MAG);
@@ -93,11 +137,12 @@ one_trip_below_per_magazine(void **state)
 	cbm_free(pool, b[2 * MAG]);
 	assert_int_equal(SUM(pool, depot_exchanges), 1);
 	assert_int_equal(cbm_depot_full_count(&pool->depot), 1);
+	assert_int_equal(cbm_cache_count(c), MAG + 1);
 	for (int i = 2 * MAG + 1; i < 3 * MAG; i++)
 		cbm_free(pool, b[i]);
 	assert_conserved(pool);
 
-	/* Allocating it all back: alternating does not thrash. */
+	/* Alternating allocs and frees stay in the cache. */
 	for (int i = 0; i < 1000; i++)
 		cbm_free(pool, cbm_alloc(pool));
 	assert_int_equal(SUM(pool, depot_exchanges), 1);
@@ -106,24 +151,27 @@ one_trip_below_per_magazine(void **state)
 }
 
 static void
-empty_caches_trade_with_the_depot(void **state)
+empty_caches_take_full_magazines_from_the_depot(void **state)
 {
 	cbm_pool *pool = small_pool(64);
-	struct cbm_cpu_cache *c =
-		&pool->cpus[pin_to(allowed_cpu(0)) * CBM_CACHES_PER_CPU];
+	unsigned i = cache_index(pool, pin_to(allowed_cpu(0)));
+	struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
 	struct cbm_mag *full;
+	uint64_t w;
 
 	(void)state;
 	/* Put one full magazine on the depot by hand. */
 	full = cbm_depot_take_empty(&pool->depot);
-	assert_int_equal(cbm_global_fill(pool, full), MAG);
+	assert_int_equal(cbm_global_fill_slots(pool, full->slots, MAG), MAG);
+	cbm_mag_set_count(full, MAG);
 	cbm_depot_give_full(&pool->depot, full);
 
-	assert_true(cbm_cache_trylock(c));
-	assert_true(cbm_cache_refill_locked(pool, c));
-	assert_ptr_equal(cbm_cache_loaded(c), full);
+	w = cbm_cache_take(pool, i);
+	assert_true(cbm_cache_refill_held(pool, c, &w));
+	assert_int_equal(cbm_word_count(w), MAG);
 	assert_int_equal(atomic_load(&c->depot_exchanges), 1);
-	cbm_cache_unlock(c);
+	assert_int_equal(cbm_depot_full_count(&pool->depot), 0);
+	cbm_cache_give_back(pool, i, w);
 	assert_conserved(pool);
 	cbm_pool_destroy(pool);
 }
@@ -132,8 +180,7 @@ static void
 drain_moves_everything_global(void **state)
 {
 	cbm_pool *pool = small_pool(64);
-	struct cbm_cpu_cache *c =
-		&pool->cpus[pin_to(allowed_cpu(0)) * CBM_CACHES_PER_CPU];
+	struct cbm_cpu_cache *c = cache_of(pool, pin_to(allowed_cpu(0)));
 	void *b[MAG + 2];
 	cbm_stats st;
 
@@ -149,40 +196,47 @@ drain_moves_everything_global(void **state)
 	assert_int_equal(st.free, 64);
 	assert_int_equal(st.cached, 0);
 	assert_int_equal(st.trims, 2 * MAG);
+	/* The counters survive the drain (percpu.h, P5). */
+	assert_int_equal(st.allocs, MAG + 2);
+	assert_int_equal(st.frees, MAG + 2);
 	assert_conserved(pool);
 	cbm_pool_destroy(pool);
 }
 
 static void
-busy_cache_uses_the_spare_then_goes_global(void **state)
+a_held_cache_sends_callers_elsewhere(void **state)
 {
 	cbm_pool *pool = small_pool(64);
-	struct cbm_cpu_cache *own =
-		&pool->cpus[pin_to(allowed_cpu(0)) * CBM_CACHES_PER_CPU];
-	struct cbm_cpu_cache *spare = own + 1;
+	unsigned i = cache_index(pool, pin_to(allowed_cpu(0)));
 	cbm_stats st;
+	uint64_t w;
 	void *buf;
 
 	(void)state;
-	/* Hold the CPU's own cache, as a thread preempted inside would. */
-	assert_true(cbm_cache_trylock(own));
-	buf = cbm_alloc(pool);
-	assert_non_null(buf);
-	assert_int_equal(atomic_load(&spare->allocs), 1);
-	cbm_free(pool, buf);
-	assert_int_equal(atomic_load(&spare->frees), 1);
-	cbm_pool_stats(pool, &st);
-	assert_int_equal(st.busy_fallbacks, 0);
-	/* Both held: straight to the global tier, and still no waiting. */
-	assert_true(cbm_cache_trylock(spare));
+	/* Hold the CPU's cache, as a thread preempted inside would. */
+	w = cbm_cache_take(pool, i);
 	buf = cbm_alloc(pool);
 	assert_non_null(buf);
 	cbm_free(pool, buf);
 	cbm_pool_stats(pool, &st);
+	if (pool->mode == CBM_MODE_PORTABLE) {
+		/* The spare took both. */
+		struct cbm_cpu_cache *spare = cbm_cache_at(pool, i + 1);
+
+		assert_int_equal(cbm_cache_allocs(spare), 1);
+		assert_int_equal(cbm_cache_frees(spare), 1);
+		assert_int_equal(st.busy_fallbacks, 0);
+		uint64_t w2 = cbm_cache_take(pool, i + 1);
+
+		buf = cbm_alloc(pool);
+		cbm_free(pool, buf);
+		cbm_pool_stats(pool, &st);
+		cbm_cache_give_back(pool, i + 1, w2);
+	}
+	/* Straight to the global tier, and still no waiting. */
 	assert_int_equal(st.busy_fallbacks, 2);
 	assert_int_equal(st.in_use, 0);
-	cbm_cache_unlock(spare);
-	cbm_cache_unlock(own);
+	cbm_cache_give_back(pool, i, w);
 	assert_conserved(pool);
 	cbm_pool_destroy(pool);
 }
@@ -205,9 +259,7 @@ other_cpus_caches_are_stolen_when_dry(void **state)
 		b[i] = cbm_alloc(pool);
 	for (int i = 0; i < 2 * MAG; i++)
 		cbm_free(pool, b[i]);
-	assert_int_equal(
-		cbm_cache_count(&pool->cpus[cpu0 * CBM_CACHES_PER_CPU]),
-		2 * MAG);
+	assert_int_equal(cbm_cache_count(cache_of(pool, cpu0)), 2 * MAG);
 	/* From cpu1, every buffer can still be had. */
 	pin_to(cpu1);
 	for (int i = 0; i < 64; i++)
@@ -222,19 +274,117 @@ other_cpus_caches_are_stolen_when_dry(void **state)
 	cbm_pool_destroy(pool);
 }
 
+/* P5: frees are derived from pops and transfers; folds keep them exact. */
 static void
-a_cache_is_one_line(void **state)
+counters_stay_exact_across_folds(void **state)
+{
+	cbm_pool *pool = small_pool(256);
+	unsigned i = cache_index(pool, pin_to(allowed_cpu(0)));
+	struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
+	void *b[40];
+	cbm_stats st;
+
+	(void)state;
+	for (int round = 0; round < 50; round++) {
+		int n = 1 + round % 40;
+
+		for (int k = 0; k < n; k++)
+			b[k] = cbm_alloc(pool);
+		for (int k = 0; k < n; k++)
+			cbm_free(pool, b[k]);
+		if (round % 7 == 0)
+			cbm_cache_give_back(pool, i, cbm_cache_take(pool, i));
+	}
+	cbm_pool_stats(pool, &st);
+	/* 50 rounds of 1..40: sum = 1 + ... + 40 + 1 + ... + 10 */
+	assert_int_equal(st.allocs, 820 + 55);
+	assert_int_equal(st.frees, 820 + 55);
+	assert_int_equal(cbm_word_pops(atomic_load(&c->word)) +
+				 atomic_load(&c->pops_folded),
+			 cbm_cache_allocs(c));
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+}
+
+static void
+caches_are_whole_lines(void **state)
 {
 	cbm_pool *pool = small_pool(16);
 
 	(void)state;
-	assert_int_equal(sizeof(struct cbm_cpu_cache), 64);
-	assert_int_equal((uintptr_t)&pool->cpus[1] % 64, 0);
-	assert_int_equal(pool->ncaches % CBM_CACHES_PER_CPU, 0);
+	assert_int_equal(pool->cache_bytes % 64, 0);
+	assert_int_equal((uintptr_t)cbm_cache_at(pool, 1) % 64, 0);
+	assert_int_equal(offsetof(struct cbm_cpu_cache, slots),
+			 CBM_CACHE_SLOTS_OFFSET);
+	assert_true(pool->cache_bytes >=
+		    CBM_CACHE_SLOTS_OFFSET +
+			    pool->slots_limit * sizeof(void *));
 	cbm_pool_destroy(pool);
 }
 
-static cpu_set_t original_affinity;
+/*
+ * rseq mode: a sequence interrupted by a signal is aborted by the kernel
+ * and restarted. A thread allocates and frees in a tight loop (most of its
+ * time inside sequences) while the main thread signals it thousands of
+ * times: aborts must show, and no buffer may be lost or doubled.
+ */
+static atomic_bool signal_stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+}
+
+static void *
+churn(void *arg)
+{
+	cbm_pool *pool = arg;
+	void *b[8];
+
+	while (!atomic_load_explicit(&signal_stop, memory_order_relaxed)) {
+		for (int k = 0; k < 8; k++)
+			b[k] = cbm_alloc(pool);
+		for (int k = 0; k < 8; k++) {
+			for (int j = 0; j < k; j++)
+				assert_ptr_not_equal(b[j], b[k]);
+			cbm_free(pool, b[k]);
+		}
+	}
+	return NULL;
+}
+
+static void
+interrupted_sequences_restart(void **state)
+{
+	cbm_pool *pool = small_pool(64);
+	struct sigaction sa = {.sa_handler = on_signal};
+	cbm_stats st;
+	pthread_t t;
+
+	(void)state;
+	if (pool->mode != CBM_MODE_RSEQ) {
+		cbm_pool_destroy(pool);
+		skip();
+	}
+	sigaction(SIGUSR1, &sa, NULL);
+	atomic_store(&signal_stop, false);
+	pthread_create(&t, NULL, churn, pool);
+	for (int i = 0; i < 20000; i++) {
+		pthread_kill(t, SIGUSR1);
+		if (i % 64 == 0)
+			usleep(100);
+	}
+	atomic_store(&signal_stop, true);
+	pthread_join(t, NULL);
+	cbm_pool_stats(pool, &st);
+	print_message("%lu aborted sequences in %lu allocs\n",
+		      (unsigned long)st.rseq_aborts, (unsigned long)st.allocs);
+	assert_true(st.rseq_aborts > 0);
+	assert_int_equal(st.allocs, st.frees);
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+}
 
 static int
 restore_affinity(void **state)
@@ -248,20 +398,19 @@ int
 main(void)
 {
 	sched_getaffinity(0, sizeof(original_affinity), &original_affinity);
+#define T(f) cmocka_unit_test_teardown(f, restore_affinity)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(one_trip_below_per_magazine,
-					  restore_affinity),
-		cmocka_unit_test_teardown(empty_caches_trade_with_the_depot,
-					  restore_affinity),
-		cmocka_unit_test_teardown(drain_moves_everything_global,
-					  restore_affinity),
-		cmocka_unit_test_teardown(
-			busy_cache_uses_the_spare_then_goes_global,
-			restore_affinity),
-		cmocka_unit_test_teardown(other_cpus_caches_are_stolen_when_dry,
-					  restore_affinity),
-		cmocka_unit_test(a_cache_is_one_line),
+		T(the_default_mode_is_rseq_where_it_can_be),
+		T(one_trip_below_per_magazine),
+		T(empty_caches_take_full_magazines_from_the_depot),
+		T(drain_moves_everything_global),
+		T(a_held_cache_sends_callers_elsewhere),
+		T(other_cpus_caches_are_stolen_when_dry),
+		T(counters_stay_exact_across_folds),
+		T(caches_are_whole_lines),
+		T(interrupted_sequences_restart),
 	};
+#undef T
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -238,21 +238,16 @@ verify_catches_planted_damage(void **state)
 	assert_int_equal(cbm_pool_verify(pool), 0);
 	cbm_free(pool, buf);
 	assert_int_equal(cbm_pool_verify(pool), 0);
-	/* A free buffer in a magazine and on the freelist at once. */
+	/* A free buffer in a cache and on the freelist at once. */
 	{
-		struct cbm_mag *m = cbm_cache_loaded(&pool->cpus[0]);
-		uint32_t n;
-
-		if (cbm_mag_count(m) == pool->mag_size)
-			m = atomic_load(
-				&pool->cpus[0].mags[1 - pool->cpus[0].cur]);
-		n = cbm_mag_count(m);
+		struct cbm_cpu_cache *c = cbm_cache_at(pool, 0);
+		uint64_t w = atomic_load(&c->word);
 		uint32_t top = cbm_istack_top_quiescent(&pool->freelist);
 
-		m->slots[n] = cbm_block_ptr(pool, top);
-		cbm_mag_set_count(m, n + 1);
+		c->slots[cbm_word_count(w)] = cbm_block_ptr(pool, top);
+		atomic_store(&c->word, w + 1);
 		assert_int_equal(cbm_pool_verify(pool), -EUCLEAN);
-		cbm_mag_set_count(m, n);
+		atomic_store(&c->word, w);
 		assert_int_equal(cbm_pool_verify(pool), 0);
 	}
 	cbm_pool_destroy(pool);

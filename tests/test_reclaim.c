@@ -135,9 +135,10 @@ writer(void *arg)
 			p[w] = serial;
 		old = atomic_exchange(&g->slot[serial % SLOTS], p);
 		cbm_retire(g->pool, old);
-		writes++;
+		if (++writes % 64 == 0)
+			atomic_fetch_add(&g->writes, 64);
 	}
-	atomic_fetch_add(&g->writes, writes);
+	atomic_fetch_add(&g->writes, writes % 64);
 	return NULL;
 }
 
@@ -185,7 +186,15 @@ readers_never_see_a_retired_buffer_reused(void **state)
 	}
 	for (int i = 0; i < 8; i++)
 		pthread_create(&t[i], NULL, role[i], &g);
-	sleep_ms(1500);
+	/* Run until buffers have been retired and reused a few thousand
+	 * times (seconds on a quiet machine; longer under sanitizers). */
+	for (int waited = 0; waited < 20000; waited += 100) {
+		sleep_ms(100);
+		cbm_pool_stats(g.pool, &st);
+		if (waited >= 1000 && atomic_load(&g.writes) > 2000 &&
+		    st.reclaimed > 2000)
+			break;
+	}
 	atomic_store(&g.stop, true);
 	for (int i = 0; i < 8; i++)
 		pthread_join(t[i], NULL);

@@ -1,0 +1,428 @@
+/*
+ * The allocation paths: cbm_alloc, cbm_free and their bulk forms.
+ *
+ * An allocation walks down only as far as it must (DESIGN.md, "The layers"):
+ * the calling CPU's cache; the depot; the freelist; then, only when the
+ * whole global tier is empty, the other CPUs' caches (so that capacity means
+ * capacity). A free walks the same way down as far as it needs room, and
+ * never past the freelist, which always takes a buffer.
+ *
+ * Where a buffer is, at every moment, exactly one of: in a cache or a depot
+ * magazine, on the freelist, retired, held by the application, or held by
+ * one library call in transit between those. The counters record
+ * transitions in and out of "held by the application": a cache's pops and
+ * pushes (percpu.h, P5), or the pool's uncached_allocs and uncached_frees
+ * (atomic adds) for calls that bypassed the caches.
+ *
+ * Shape: cbm_alloc and cbm_free inline the one fast path the pool's mode
+ * has (an rseq sequence, or a portable try-lock), guarded by one compare of
+ * the pool's fast word, and leave everything else (aborted sequences, held
+ * caches, refills, debug and sanitizer bookkeeping, errors) to out-of-line
+ * functions, so the fast path needs no stack frame.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "check.h"
+#include "global.h"
+#include "plant.h"
+#include "pool.h"
+#include "reclaim.h"
+#include "rseq.h"
+
+/* Buffers handed to the free path in one held batch by cbm_free_bulk. */
+#define FREE_BATCH 64
+
+static CBM_COLD void
+report_bad_pool(const char *op)
+{
+	cbm_report(NULL, CBM_ERR_BAD_ARG, NULL, "%s: NULL pool", op);
+}
+
+/*
+ * No buffer in the calling CPU's cache, or the cache is busy: take one from
+ * the global tier, and when that is empty, drain other CPUs' caches into it
+ * and try again. Bounded: a drained buffer may be taken by another thread
+ * before we get to it, so we retry once per CPU and then report empty.
+ */
+static CBM_NOINLINE void *
+alloc_uncached(struct cbm_pool *pool)
+{
+	for (unsigned round = 0;; round++) {
+		void *buf = cbm_global_alloc_one(pool);
+
+		CBM_YIELD_POINT();
+		if (buf != NULL) {
+			cbm_fetch_add_relaxed_u64(&pool->uncached_allocs, 1);
+			return buf;
+		}
+		if (round > pool->ncaches || CBM_PLANTED(CBM_PLANT_NO_STEAL) ||
+		    cbm_caches_drain(pool, true) == 0) {
+			/* Dry: have retired buffers come back soon. */
+			if (cbm_reclaim_pending(pool) > 0)
+				cbm_reclaim_kick(true);
+			return NULL;
+		}
+		cbm_fetch_add_relaxed_u64(&pool->steals, 1);
+	}
+}
+
+static CBM_COLD void
+count_abort(struct cbm_pool *pool)
+{
+	cbm_fetch_add_relaxed_u64(&pool->rseq_aborts, 1);
+}
+
+/*
+ * Hold a cache of the calling CPU: portable mode by its lock (or its
+ * spare's), rseq mode by a sequence that sets LOCAL_LOCK (rseq.h). NULL
+ * when it is held by another thread (or, in rseq mode, the thread has no
+ * rseq registration): the caller goes to the global tier (percpu.h, P3).
+ */
+static inline struct cbm_cpu_cache *
+hold_current(struct cbm_pool *pool, uint64_t *w)
+{
+	struct cbm_cpu_cache *c;
+
+#ifdef CBM_HAVE_RSEQ
+	if (pool->mode == CBM_MODE_RSEQ) {
+		enum cbm_rseq_result r;
+
+		while ((r = cbm_rseq_lock(&pool->map, &c, w)) ==
+		       CBM_RSEQ_ABORTED)
+			count_abort(pool);
+		c = r == CBM_RSEQ_DONE ? c : NULL;
+	} else
+#endif
+		c = cbm_cache_lock_current(pool, w);
+	if (cbm_unlikely(c == NULL))
+		cbm_fetch_add_relaxed_u64(&pool->busy_fallbacks, 1);
+	return c;
+}
+
+/* Take one buffer through a held cache: the portable fast path, and the
+ * rseq slow path. No sanitizer or debug bookkeeping. */
+static inline void *
+take_held(struct cbm_pool *pool)
+{
+	uint64_t w;
+	struct cbm_cpu_cache *c = hold_current(pool, &w);
+	void *buf;
+
+	if (cbm_unlikely(c == NULL))
+		return alloc_uncached(pool);
+	/* Stress builds: as if preempted while holding the cache. */
+	CBM_YIELD_POINT();
+	buf = cbm_cache_pop_held(c, &w);
+	if (cbm_unlikely(buf == NULL) && cbm_cache_refill_held(pool, c, &w))
+		buf = cbm_cache_pop_held(c, &w);
+	cbm_cache_release(c, w);
+	return cbm_likely(buf != NULL) ? buf : alloc_uncached(pool);
+}
+
+/* Take one buffer without the sanitizer and debug bookkeeping. */
+static inline void *
+take_one(struct cbm_pool *pool)
+{
+#ifdef CBM_HAVE_RSEQ
+	if (cbm_likely(pool->mode == CBM_MODE_RSEQ)) {
+		enum cbm_rseq_result r;
+		void *buf;
+
+		while ((r = cbm_rseq_pop(&pool->map, &buf)) == CBM_RSEQ_ABORTED)
+			count_abort(pool);
+		if (cbm_likely(r == CBM_RSEQ_DONE))
+			return buf;
+	}
+#endif
+	return take_held(pool);
+}
+
+/* The buffer leaves the pool for the application. false: a debug pool
+ * found it already handed out (reported); the caller must not use it. */
+static inline bool
+hand_out(struct cbm_pool *pool, void *buf)
+{
+	cbm_san_leave_pool(pool, buf);
+	if (cbm_unlikely(cbm_pool_is_debug(pool)))
+		return cbm_debug_on_alloc(pool,
+					  cbm_block_index_trusted(pool, buf));
+	return true;
+}
+
+/*
+ * Put buffers the caller owns and has checked back into a held cache of
+ * the calling CPU, or onto the freelist when none can be had.
+ */
+static void
+put_back_held(struct cbm_pool *pool, void *const *bufs, size_t n)
+{
+	uint64_t w;
+	struct cbm_cpu_cache *c = hold_current(pool, &w);
+
+	if (cbm_likely(c != NULL)) {
+		CBM_YIELD_POINT();
+		for (size_t i = 0; i < n; i++) {
+			if (cbm_unlikely(!cbm_cache_push_held(
+				    c, &w, pool->slots_limit, bufs[i]))) {
+				cbm_cache_make_room_held(pool, c, &w);
+				cbm_cache_push_held(c, &w, pool->slots_limit,
+						    bufs[i]);
+			}
+		}
+		cbm_cache_release(c, w);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		cbm_global_free_one(pool,
+				    cbm_block_index_trusted(pool, bufs[i]));
+	cbm_fetch_add_relaxed_u64(&pool->uncached_frees, n);
+}
+
+static inline void
+put_back(struct cbm_pool *pool, void *const *bufs, size_t n)
+{
+#ifdef CBM_HAVE_RSEQ
+	if (cbm_likely(pool->mode == CBM_MODE_RSEQ) && n == 1) {
+		enum cbm_rseq_result r;
+
+		while ((r = cbm_rseq_push(&pool->map, pool->slots_limit,
+					  bufs[0])) == CBM_RSEQ_ABORTED)
+			count_abort(pool);
+		if (cbm_likely(r == CBM_RSEQ_DONE))
+			return;
+	}
+#endif
+	put_back_held(pool, bufs, n);
+}
+
+/*
+ * A debug pool found the buffer it was about to hand out already held
+ * (reported, CBM_ERR_CORRUPT) and dropped it: take others. A pool in that
+ * state may hold a cycle, so give up after as many tries as it has buffers
+ * rather than loop forever.
+ */
+static CBM_COLD void *
+replace_dropped(struct cbm_pool *pool)
+{
+	for (uint32_t tries = 0; tries < pool->capacity; tries++) {
+		void *buf = take_one(pool);
+
+		if (buf == NULL || hand_out(pool, buf))
+			return buf;
+	}
+	return NULL;
+}
+
+/* Check a buffer the application gives back; false if it must not go
+ * back into the pool (reported). */
+static inline bool
+take_back(struct cbm_pool *pool, void *buf, const char *op)
+{
+	uint32_t idx = cbm_block_index_checked(pool, buf, op);
+
+	if (cbm_unlikely(idx == CBM_NIL))
+		return false;
+	if (cbm_unlikely(cbm_pool_is_debug(pool)) &&
+	    !cbm_debug_on_release(pool, idx, CBM_BLOCK_POOLED, op))
+		return false;
+	cbm_san_enter_pool(pool, buf);
+	return true;
+}
+
+/*
+ * Everything cbm_alloc's inline path does not do: retries after aborted
+ * sequences, held caches, refills, steals, debug and sanitizer bookkeeping,
+ * and failure.
+ */
+static CBM_NOINLINE void *
+alloc_general(struct cbm_pool *pool, int inline_result)
+{
+	void *buf;
+
+	if (inline_result == CBM_RSEQ_ABORTED)
+		count_abort(pool);
+	buf = take_one(pool);
+
+	if (cbm_likely(buf != NULL) && cbm_likely(hand_out(pool, buf)))
+		return buf;
+	if (buf != NULL)
+		buf = replace_dropped(pool);
+	if (buf == NULL) {
+		cbm_fetch_add_relaxed_u64(&pool->alloc_failures, 1);
+		errno = ENOMEM;
+	}
+	return buf;
+}
+
+static CBM_COLD void *
+alloc_null_pool(void)
+{
+	report_bad_pool("cbm_alloc");
+	errno = EINVAL;
+	return NULL;
+}
+
+void *
+cbm_alloc(cbm_pool *pool)
+{
+	int r = 0;
+	void *buf;
+
+	if (cbm_unlikely(pool == NULL))
+		return alloc_null_pool();
+#ifdef CBM_HAVE_RSEQ
+	if (cbm_likely(pool->fast == CBM_FAST_RSEQ) &&
+	    cbm_likely((r = cbm_rseq_pop(&pool->map, &buf)) == CBM_RSEQ_DONE))
+		return buf;
+#endif
+	if (pool->fast == CBM_FAST_PORTABLE) {
+		uint64_t w;
+		struct cbm_cpu_cache *c = cbm_cache_lock_current(pool, &w);
+
+		if (cbm_likely(c != NULL)) {
+			buf = cbm_cache_pop_held(c, &w);
+			cbm_cache_release(c, w);
+			if (cbm_likely(buf != NULL))
+				return buf;
+		}
+	}
+	return alloc_general(pool, r);
+}
+
+/* Everything cbm_free's inline path does not do (see alloc_general). */
+static CBM_NOINLINE void
+free_general(struct cbm_pool *pool, void *buf, int inline_result)
+{
+	if (inline_result == CBM_RSEQ_ABORTED)
+		count_abort(pool);
+	if (buf == NULL)
+		return;
+	if (cbm_likely(take_back(pool, buf, "cbm_free")))
+		put_back(pool, &buf, 1);
+}
+
+static CBM_COLD void
+free_null_pool(void *buf)
+{
+	if (buf != NULL)
+		report_bad_pool("cbm_free");
+}
+
+void
+cbm_free(cbm_pool *pool, void *buf)
+{
+	int r = 0;
+
+	if (cbm_unlikely(pool == NULL)) {
+		free_null_pool(buf);
+		return;
+	}
+	/* A NULL buf fails the check and goes the general way, as a no-op. */
+#ifdef CBM_HAVE_RSEQ
+	if (cbm_likely(pool->fast == CBM_FAST_RSEQ) &&
+	    cbm_likely(cbm_block_valid(pool, buf)) &&
+	    cbm_likely((r = cbm_rseq_push(&pool->map, pool->slots_limit,
+					  buf)) == CBM_RSEQ_DONE))
+		return;
+#endif
+	if (pool->fast == CBM_FAST_PORTABLE && cbm_block_valid(pool, buf)) {
+		uint64_t w;
+		struct cbm_cpu_cache *c = cbm_cache_lock_current(pool, &w);
+
+		if (cbm_likely(c != NULL)) {
+			bool done = cbm_cache_push_held(c, &w,
+							pool->slots_limit, buf);
+
+			cbm_cache_release(c, w);
+			if (cbm_likely(done))
+				return;
+		}
+	}
+	free_general(pool, buf, r);
+}
+
+int
+cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
+{
+	struct cbm_cpu_cache *c;
+	size_t got = 0;
+	uint64_t w;
+
+	if (cbm_unlikely(pool == NULL || (bufs == NULL && n > 0))) {
+		cbm_report(pool, CBM_ERR_BAD_ARG, NULL,
+			   "cbm_alloc_bulk: NULL %s",
+			   pool == NULL ? "pool" : "array");
+		return -EINVAL;
+	}
+	c = n > 0 ? hold_current(pool, &w) : NULL;
+	if (c != NULL) {
+		/* Copy whole runs off the top of the cache, refilling it as
+		 * the single-buffer path would. */
+		while (got < n) {
+			uint32_t have = cbm_word_count(w);
+			size_t k = n - got < have ? n - got : have;
+
+			memcpy(&bufs[got], &c->slots[have - k],
+			       k * sizeof(void *));
+			w += k * CBM_CACHE_POP - k;
+			got += k;
+			if (got < n && !cbm_cache_refill_held(pool, c, &w))
+				break;
+		}
+		cbm_cache_release(c, w);
+	}
+	while (got < n) {
+		void *buf = alloc_uncached(pool);
+
+		if (buf == NULL)
+			break;
+		bufs[got++] = buf;
+	}
+	if (got < n) {
+		/* All or nothing: what was taken goes back untouched. */
+		put_back(pool, bufs, got);
+		cbm_fetch_add_relaxed_u64(&pool->alloc_failures, 1);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (cbm_unlikely(!hand_out(pool, bufs[i]))) {
+			bufs[i] = replace_dropped(pool);
+			if (bufs[i] == NULL) {
+				/* Those before i were handed out, those after
+				 * were not yet. */
+				cbm_free_bulk(pool, bufs, i);
+				put_back(pool, &bufs[i + 1], n - i - 1);
+				cbm_fetch_add_relaxed_u64(&pool->alloc_failures,
+							  1);
+				return -ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
+void
+cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n)
+{
+	if (cbm_unlikely(pool == NULL || (bufs == NULL && n > 0))) {
+		cbm_report(pool, CBM_ERR_BAD_ARG, NULL,
+			   "cbm_free_bulk: NULL %s",
+			   pool == NULL ? "pool" : "array");
+		return;
+	}
+	/* Check a batch outside the cache lock (the error handler must never
+	 * run under it, percpu.h P4), then put the good ones back at once. */
+	for (size_t done = 0; done < n;) {
+		void *good[FREE_BATCH];
+		size_t k = 0;
+
+		for (; done < n && k < FREE_BATCH; done++) {
+			if (bufs[done] != NULL &&
+			    take_back(pool, bufs[done], "cbm_free_bulk"))
+				good[k++] = bufs[done];
+		}
+		if (k > 0)
+			put_back(pool, good, k);
+	}
+}

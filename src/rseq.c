@@ -1,0 +1,65 @@
+/*
+ * rseq mode: choosing it, and fencing a CPU (rseq.h).
+ */
+#include "rseq.h"
+
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static enum cbm_percpu_mode default_mode;
+static pthread_once_t decide_once = PTHREAD_ONCE_INIT;
+
+static long
+membarrier(int cmd, unsigned flags, int cpu)
+{
+	return syscall(__NR_membarrier, cmd, flags, cpu);
+}
+
+static void
+decide(void)
+{
+	const char *force = getenv("CBM_PERCPU");
+
+	default_mode = CBM_MODE_PORTABLE;
+#ifdef CBM_HAVE_RSEQ
+	if (force != NULL && strcmp(force, "portable") == 0)
+		return;
+	/* glibc registers rseq for each thread unless it could not (or the
+	 * glibc.pthread.rseq tunable said no): then the size is 0. */
+	if (__rseq_size == 0)
+		return;
+	/* Drains fence other CPUs' sequences; without the fence, no rseq. */
+	if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) !=
+	    0)
+		return;
+	default_mode = CBM_MODE_RSEQ;
+#else
+	(void)force;
+#endif
+}
+
+enum cbm_percpu_mode
+cbm_percpu_mode_default(void)
+{
+	pthread_once(&decide_once, decide);
+	return default_mode;
+}
+
+void
+cbm_rseq_fence(unsigned cpu)
+{
+	/* Registered in decide(); it cannot fail for a valid CPU. */
+	membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
+		   MEMBARRIER_CMD_FLAG_CPU, (int)cpu);
+}
+
+ptrdiff_t
+cbm_rseq_offset(void)
+{
+	return __rseq_offset;
+}

@@ -1,0 +1,218 @@
+/*
+ * rseq mode: the per-CPU fast paths as restartable sequences (x86-64).
+ *
+ * A restartable sequence is a run of instructions [start, post_commit) that
+ * the kernel guarantees to run without another thread running on the same
+ * CPU in the middle: if the thread is preempted, migrated or signalled
+ * inside it, the kernel resumes it at the abort address instead, before it
+ * returns to user space. The thread announces the sequence by storing the
+ * address of its descriptor (struct rseq_cs) in its struct rseq, which glibc
+ * registered with the kernel (cpu.h). So per-CPU data can be updated with
+ * plain loads and stores: no lock, no atomic instruction.
+ *
+ * Correctness argument, for each sequence below:
+ *  - The CPU number is read inside the sequence (cpu_id), so the cache it
+ *    indexes is the one of the CPU the sequence runs on, for as long as it
+ *    runs; a migration aborts it.
+ *  - The single store of the cache's word is the last instruction before
+ *    post_commit: it commits. Every instruction before it only loads, or
+ *    stores into a slot above the committed count (push), which no reader
+ *    looks at (P1, percpu.h). An abort anywhere before the commit leaves
+ *    the cache exactly as it was; the caller starts over.
+ *  - A preempted thread's stale view cannot be committed: another thread
+ *    that ran on the CPU meanwhile may have changed the word and the slots,
+ *    but the preempted thread resumes at the abort address, not at its next
+ *    instruction, and reloads everything.
+ *  - A sequence bails out (without committing) when the word has a lock bit:
+ *    a slow path holds the cache. A slow path takes LOCAL_LOCK with a
+ *    sequence of its own (its commit stores the word with the bit set), so
+ *    the holder was on the cache's CPU when it took it and no sequence can
+ *    have been half way through; it may then migrate, and its release store
+ *    is the only write to the word until it lands.
+ *  - A drainer on another CPU (drainers of one cache take turns) sets
+ *    REMOTE_LOCK with a CAS from an unlocked word, then fences the cache's CPU with membarrier(
+ *    MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, CPU): when it returns, every
+ *    sequence that was running there has been aborted, and every later one
+ *    sees the bit. A sequence that read the word before the CAS and
+ *    committed before the fence overwrote the bit (commits store unlocked
+ *    words); the drainer sees the bit gone after the fence and tries again.
+ *    The membarrier is also the full barrier that orders the drainer's
+ *    accesses after everything the CPU did.
+ *
+ * The abort handler is preceded by the signature glibc registered (RSEQ_SIG)
+ * inside an undefined-instruction encoding, as the kernel requires.
+ *
+ * The sequences are asm goto without outputs: results are stored through
+ * pointers the caller passes in. (With asm goto outputs, new in GCC 11,
+ * an ASan build with gcc 12.2 was seen handing the slow path a cache
+ * pointer the sequence never produced.)
+ */
+#ifndef CBM_RSEQ_H
+#define CBM_RSEQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "percpu.h"
+
+struct cbm_pool;
+
+/* The mode new pools get: rseq where glibc registered rseq, the machine is
+ * x86-64, membarrier's rseq fence is available, the build is not under
+ * TSan, and CBM_PERCPU=portable is not set. Decided once per process. */
+enum cbm_percpu_mode cbm_percpu_mode_default(void);
+
+/* Abort every restartable sequence running on cpu (see above). */
+void cbm_rseq_fence(unsigned cpu);
+
+/* glibc's __rseq_offset (copied into each pool's cache map). */
+ptrdiff_t cbm_rseq_offset(void);
+
+/* Outcome of a sequence. */
+enum cbm_rseq_result {
+	CBM_RSEQ_DONE,	  /* committed */
+	CBM_RSEQ_SLOW,	  /* cache empty/full or held: take the slow path */
+	CBM_RSEQ_NO_CPU,  /* rseq is not registered for this thread */
+	CBM_RSEQ_ABORTED, /* preempted, migrated or signalled: retry */
+};
+
+#if defined(__x86_64__) && !defined(CBM_TSAN)
+#define CBM_HAVE_RSEQ 1
+
+/* The descriptor of a sequence, and its abort handler, which jumps to
+ * the C label `aborted`. Labels: 1 start, 2 post-commit, 3 descriptor,
+ * 4 abort. */
+#define CBM_RSEQ_DESCRIPTOR                                                    \
+	".pushsection __rseq_cs, \"aw\"\n\t"                                   \
+	".balign 32\n\t"                                                       \
+	"3:\n\t"                                                               \
+	".long 0, 0\n\t"                                                       \
+	".quad 1f, 2f - 1f, 4f\n\t"                                            \
+	".popsection\n\t"                                                      \
+	".pushsection __rseq_failure, \"ax\"\n\t"                              \
+	".byte 0x0f, 0xb9, 0x3d\n\t"                                           \
+	".long 0x53053053\n\t"                                                 \
+	"4:\n\t"                                                               \
+	"jmp %l[aborted]\n\t"                                                  \
+	".popsection\n\t"
+
+/* Announce the sequence, then find this CPU's cache: rax = cache. */
+#define CBM_RSEQ_ENTER                                                         \
+	"leaq 3b(%%rip), %%rax\n\t"                                            \
+	"movq %%rax, %%fs:8(%[rs])\n\t"                                        \
+	"1:\n\t"                                                               \
+	"movl %%fs:4(%[rs]), %%eax\n\t"                                        \
+	"cmpl %[ncpus], %%eax\n\t"                                             \
+	"jae %l[no_cpu]\n\t"                                                   \
+	"imulq %[cpu_bytes], %%rax\n\t"                                        \
+	"addq %[caches], %%rax\n\t"
+
+/*
+ * Pop one buffer from the calling CPU's cache into *buf. Commit: the word,
+ * with the count one lower and the pops one higher. Caller contract: none
+ * beyond a pool in rseq mode; any thread.
+ */
+static inline enum cbm_rseq_result
+cbm_rseq_pop(const struct cbm_cache_map *map, void **buf)
+{
+	__asm__ goto(
+		CBM_RSEQ_DESCRIPTOR CBM_RSEQ_ENTER
+		"movq (%%rax), %%rdx\n\t"
+		/* count - 1, unsigned: above 0x3ffffffe when the count is 0
+		 * or a lock bit is set */
+		"leal -1(%%rdx), %%ecx\n\t"
+		"cmpl $0x3ffffffe, %%ecx\n\t"
+		"ja %l[slow]\n\t"
+		"movq 64(%%rax,%%rcx,8), %%rcx\n\t"
+		"movq %%rcx, (%[buf])\n\t"
+		/* count - 1, pops + 1: add 2^32 - 1 */
+		"movl $0xffffffff, %%ecx\n\t"
+		"addq %%rcx, %%rdx\n\t"
+		"movq %%rdx, (%%rax)\n\t" /* commit */
+		"2:\n\t"
+		:
+		: [rs] "r"(map->rseq_offset), [ncpus] "r"(map->ncpus),
+		  [cpu_bytes] "r"(map->cpu_bytes), [caches] "r"(map->caches),
+		  [buf] "r"(buf)
+		: "rax", "rcx", "rdx", "memory", "cc"
+		: slow, no_cpu, aborted);
+	return CBM_RSEQ_DONE;
+slow:
+	return CBM_RSEQ_SLOW;
+no_cpu:
+	return CBM_RSEQ_NO_CPU;
+aborted:
+	return CBM_RSEQ_ABORTED;
+}
+
+/*
+ * Push one buffer on the calling CPU's cache. Its slot is written first,
+ * above the count (harmless if aborted); commit: the word, count one
+ * higher. limit is 2 x mag_size (< 2^30, so a lock bit fails the compare).
+ */
+static inline enum cbm_rseq_result
+cbm_rseq_push(const struct cbm_cache_map *map, uint32_t limit, void *buf)
+{
+	__asm__ goto(
+		CBM_RSEQ_DESCRIPTOR CBM_RSEQ_ENTER
+		"movq (%%rax), %%rdx\n\t"
+		"cmpl %[limit], %%edx\n\t"
+		"jae %l[slow]\n\t"
+		"movl %%edx, %%ecx\n\t"
+		"movq %[buf], 64(%%rax,%%rcx,8)\n\t"
+		"addq $1, %%rdx\n\t"
+		"movq %%rdx, (%%rax)\n\t" /* commit */
+		"2:\n\t"
+		:
+		: [rs] "r"(map->rseq_offset), [ncpus] "r"(map->ncpus),
+		  [cpu_bytes] "r"(map->cpu_bytes), [caches] "r"(map->caches),
+		  [limit] "r"(limit), [buf] "r"(buf)
+		: "rax", "rcx", "rdx", "memory", "cc"
+		: slow, no_cpu, aborted);
+	return CBM_RSEQ_DONE;
+slow:
+	return CBM_RSEQ_SLOW;
+no_cpu:
+	return CBM_RSEQ_NO_CPU;
+aborted:
+	return CBM_RSEQ_ABORTED;
+}
+
+/*
+ * Take the calling CPU's cache for a slow path: commit the word with
+ * LOCAL_LOCK set, read unlocked. On DONE, *cache and *w (the word as
+ * taken) are set; the caller releases it with cbm_cache_release.
+ */
+static inline enum cbm_rseq_result
+cbm_rseq_lock(const struct cbm_cache_map *map, struct cbm_cpu_cache **cache,
+	      uint64_t *w)
+{
+	__asm__ goto(CBM_RSEQ_DESCRIPTOR CBM_RSEQ_ENTER
+		     "movq (%%rax), %%rdx\n\t"
+		     "testl $0xc0000000, %%edx\n\t"
+		     "jnz %l[slow]\n\t"
+		     "movq %%rdx, %%rcx\n\t"
+		     "orq $0x40000000, %%rcx\n\t"
+		     "movq %%rcx, (%%rax)\n\t" /* commit */
+		     "2:\n\t"
+		     "movq %%rax, (%[cache])\n\t"
+		     "movq %%rdx, (%[w])\n\t"
+		     :
+		     : [rs] "r"(map->rseq_offset), [ncpus] "r"(map->ncpus),
+		       [cpu_bytes] "r"(map->cpu_bytes),
+		       [caches] "r"(map->caches), [cache] "r"(cache), [w] "r"(w)
+		     : "rax", "rcx", "rdx", "memory", "cc"
+		     : slow, no_cpu, aborted);
+	return CBM_RSEQ_DONE;
+slow:
+	return CBM_RSEQ_SLOW;
+no_cpu:
+	return CBM_RSEQ_NO_CPU;
+aborted:
+	return CBM_RSEQ_ABORTED;
+}
+#endif /* x86-64 and not TSan */
+
+#endif /* CBM_RSEQ_H */

@@ -164,9 +164,9 @@ put_back_held(struct cbm_pool *pool, void *const *bufs, size_t n)
 		CBM_YIELD_POINT();
 		for (size_t i = 0; i < n; i++) {
 			if (cbm_unlikely(!cbm_cache_push_held(
-				    c, &w, pool->slots_limit, bufs[i]))) {
+				    c, &w, pool->map.slots, bufs[i]))) {
 				cbm_cache_make_room_held(pool, c, &w);
-				cbm_cache_push_held(c, &w, pool->slots_limit,
+				cbm_cache_push_held(c, &w, pool->map.slots,
 						    bufs[i]);
 			}
 		}
@@ -186,8 +186,8 @@ put_back(struct cbm_pool *pool, void *const *bufs, size_t n)
 	if (cbm_likely(pool->mode == CBM_MODE_RSEQ) && n == 1) {
 		enum cbm_rseq_result r;
 
-		while ((r = cbm_rseq_push(&pool->map, pool->slots_limit,
-					  bufs[0])) == CBM_RSEQ_ABORTED)
+		while ((r = cbm_rseq_push(&pool->map, bufs[0])) ==
+		       CBM_RSEQ_ABORTED)
 			count_abort(pool);
 		if (cbm_likely(r == CBM_RSEQ_DONE))
 			return;
@@ -263,31 +263,49 @@ alloc_null_pool(void)
 	return NULL;
 }
 
+/* Portable mode's fast path: try the CPU's cache, pop. */
+static CBM_NOINLINE void *
+alloc_portable(struct cbm_pool *pool)
+{
+	uint64_t w;
+	struct cbm_cpu_cache *c = cbm_cache_lock_current(pool, &w);
+	void *buf;
+
+	if (cbm_likely(c != NULL)) {
+		buf = cbm_cache_pop_held(c, &w);
+		cbm_cache_release(c, w);
+		if (cbm_likely(buf != NULL))
+			return buf;
+	}
+	return alloc_general(pool, 0);
+}
+
+/* Not rseq mode's fast path: portable's, or the general path. */
+static CBM_NOINLINE void *
+alloc_other(struct cbm_pool *pool, int inline_result)
+{
+	if (pool->fast == CBM_FAST_PORTABLE)
+		return alloc_portable(pool);
+	return alloc_general(pool, inline_result);
+}
+
 void *
 cbm_alloc(cbm_pool *pool)
 {
 	int r = 0;
-	void *buf;
 
 	if (cbm_unlikely(pool == NULL))
 		return alloc_null_pool();
 #ifdef CBM_HAVE_RSEQ
-	if (cbm_likely(pool->fast == CBM_FAST_RSEQ) &&
-	    cbm_likely((r = cbm_rseq_pop(&pool->map, &buf)) == CBM_RSEQ_DONE))
-		return buf;
-#endif
-	if (pool->fast == CBM_FAST_PORTABLE) {
-		uint64_t w;
-		struct cbm_cpu_cache *c = cbm_cache_lock_current(pool, &w);
+	if (cbm_likely(pool->fast == CBM_FAST_RSEQ)) {
+		void *buf;
 
-		if (cbm_likely(c != NULL)) {
-			buf = cbm_cache_pop_held(c, &w);
-			cbm_cache_release(c, w);
-			if (cbm_likely(buf != NULL))
-				return buf;
-		}
+		r = cbm_rseq_pop(&pool->map, &buf);
+		if (cbm_likely(r == CBM_RSEQ_DONE))
+			return buf;
 	}
-	return alloc_general(pool, r);
+#endif
+	return alloc_other(pool, r);
 }
 
 /* Everything cbm_free's inline path does not do (see alloc_general). */
@@ -309,6 +327,36 @@ free_null_pool(void *buf)
 		report_bad_pool("cbm_free");
 }
 
+/* Portable mode's fast path: try the CPU's cache, push. */
+static CBM_NOINLINE void
+free_portable(struct cbm_pool *pool, void *buf)
+{
+	uint64_t w;
+	struct cbm_cpu_cache *c;
+	bool done;
+
+	if (cbm_likely(cbm_block_valid(pool, buf))) {
+		c = cbm_cache_lock_current(pool, &w);
+		if (cbm_likely(c != NULL)) {
+			done = cbm_cache_push_held(c, &w, pool->map.slots, buf);
+			cbm_cache_release(c, w);
+			if (cbm_likely(done))
+				return;
+		}
+	}
+	free_general(pool, buf, 0);
+}
+
+/* Not rseq mode's fast path: portable's, or the general path. */
+static CBM_NOINLINE void
+free_other(struct cbm_pool *pool, void *buf, int inline_result)
+{
+	if (pool->fast == CBM_FAST_PORTABLE)
+		free_portable(pool, buf);
+	else
+		free_general(pool, buf, inline_result);
+}
+
 void
 cbm_free(cbm_pool *pool, void *buf)
 {
@@ -321,25 +369,13 @@ cbm_free(cbm_pool *pool, void *buf)
 	/* A NULL buf fails the check and goes the general way, as a no-op. */
 #ifdef CBM_HAVE_RSEQ
 	if (cbm_likely(pool->fast == CBM_FAST_RSEQ) &&
-	    cbm_likely(cbm_block_valid(pool, buf)) &&
-	    cbm_likely((r = cbm_rseq_push(&pool->map, pool->slots_limit,
-					  buf)) == CBM_RSEQ_DONE))
-		return;
-#endif
-	if (pool->fast == CBM_FAST_PORTABLE && cbm_block_valid(pool, buf)) {
-		uint64_t w;
-		struct cbm_cpu_cache *c = cbm_cache_lock_current(pool, &w);
-
-		if (cbm_likely(c != NULL)) {
-			bool done = cbm_cache_push_held(c, &w,
-							pool->slots_limit, buf);
-
-			cbm_cache_release(c, w);
-			if (cbm_likely(done))
-				return;
-		}
+	    cbm_likely(cbm_block_valid(pool, buf))) {
+		r = cbm_rseq_push(&pool->map, buf);
+		if (cbm_likely(r == CBM_RSEQ_DONE))
+			return;
 	}
-	free_general(pool, buf, r);
+#endif
+	free_other(pool, buf, r);
 }
 
 int

@@ -86,6 +86,7 @@ struct cbm_cache_map {
 	ptrdiff_t rseq_offset; /* rseq mode: glibc's __rseq_offset, copied
 	                          here to save the fast path a load */
 	uint32_t ncpus;
+	uint32_t slots; /* slots per cache: 2 x mag_size */
 };
 
 struct cbm_cpu_cache {

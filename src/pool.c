@@ -189,7 +189,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	pool->stride_inv = inverse_odd(g.stride >> pool->stride_shift);
 	pool->capacity = cap;
 	pool->mag_size = g.mag_size;
-	pool->slots_limit = 2 * g.mag_size;
+	pool->map.slots = 2 * g.mag_size;
 	pool->flags = cfg->flags;
 	pool->mode = g.mode;
 	pool->fast = cbm_fast_word(g.mode, cfg->flags);

@@ -26,10 +26,9 @@ struct cbm_pool {
 	_Alignas(CBM_CACHELINE) char *base; /* arena start */
 	uint64_t stride_inv;		    /* inverse of stride's odd part */
 	struct cbm_cache_map map;	    /* the caches (percpu.h) */
+	uint64_t capacity;		    /* 64 bits: compared with 64 */
 	unsigned stride_shift;		    /* trailing zero bits of stride */
-	uint32_t capacity;
-	uint32_t slots_limit; /* slots per cache: 2 x mag_size */
-	uint32_t fast;	      /* CBM_FAST_*: which fast path may run */
+	uint32_t fast;			    /* CBM_FAST_*: the fast path */
 
 	/* Read-only after create, for slow paths. */
 	_Alignas(CBM_CACHELINE) size_t stride; /* bytes between buffers */

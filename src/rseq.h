@@ -41,11 +41,7 @@
  *
  * The abort handler is preceded by the signature glibc registered (RSEQ_SIG)
  * inside an undefined-instruction encoding, as the kernel requires.
- *
- * The sequences are asm goto without outputs: results are stored through
- * pointers the caller passes in. (With asm goto outputs, new in GCC 11,
- * an ASan build with gcc 12.2 was seen handing the slow path a cache
- * pointer the sequence never produced.)
+
  */
 #ifndef CBM_RSEQ_H
 #define CBM_RSEQ_H
@@ -74,110 +70,125 @@ ptrdiff_t cbm_rseq_offset(void);
 enum cbm_rseq_result {
 	CBM_RSEQ_DONE,	  /* committed */
 	CBM_RSEQ_SLOW,	  /* cache empty/full or held: take the slow path */
-	CBM_RSEQ_NO_CPU,  /* rseq is not registered for this thread */
 	CBM_RSEQ_ABORTED, /* preempted, migrated or signalled: retry */
 };
 
 #if defined(__x86_64__) && !defined(CBM_TSAN)
 #define CBM_HAVE_RSEQ 1
 
-/* The descriptor of a sequence, and its abort handler, which jumps to
- * the C label `aborted`. Labels: 1 start, 2 post-commit, 3 descriptor,
- * 4 abort. */
-#define CBM_RSEQ_DESCRIPTOR                                                    \
+/*
+ * Each sequence is one asm statement that always ends at its own end (label
+ * 9), reporting its result in ecx (enum cbm_rseq_result) and, for the
+ * fast test, in ZF (set exactly when it committed). The non-committing exits (labels 5 and 6 for a
+ * cache that is busy, empty or full, or a CPU number out of range; the
+ * abort handler at 4) live in a separate section and jump back to 9 with
+ * the flags set, so the committing path runs straight through. (This shape
+ * needs no asm goto: gcc 12.2 was seen miscompiling asm goto with outputs
+ * in an ASan build.)
+ *
+ * Labels: 1 start, 2 post-commit, 3 descriptor, 4 abort, 5 bail out,
+ * 9 end. The descriptor is 32-byte aligned, as the ABI requires; the abort
+ * handler is preceded by RSEQ_SIG inside an undefined-instruction encoding.
+ */
+#define CBM_RSEQ_BEGIN                                                         \
 	".pushsection __rseq_cs, \"aw\"\n\t"                                   \
 	".balign 32\n\t"                                                       \
 	"3:\n\t"                                                               \
 	".long 0, 0\n\t"                                                       \
 	".quad 1f, 2f - 1f, 4f\n\t"                                            \
 	".popsection\n\t"                                                      \
-	".pushsection __rseq_failure, \"ax\"\n\t"                              \
-	".byte 0x0f, 0xb9, 0x3d\n\t"                                           \
-	".long 0x53053053\n\t"                                                 \
-	"4:\n\t"                                                               \
-	"jmp %l[aborted]\n\t"                                                  \
-	".popsection\n\t"
-
-/* Announce the sequence, then find this CPU's cache: rax = cache. */
-#define CBM_RSEQ_ENTER                                                         \
 	"leaq 3b(%%rip), %%rax\n\t"                                            \
 	"movq %%rax, %%fs:8(%[rs])\n\t"                                        \
 	"1:\n\t"                                                               \
 	"movl %%fs:4(%[rs]), %%eax\n\t"                                        \
 	"cmpl %[ncpus], %%eax\n\t"                                             \
-	"jae %l[no_cpu]\n\t"                                                   \
+	"jae 5f\n\t"                                                           \
 	"imulq %[cpu_bytes], %%rax\n\t"                                        \
 	"addq %[caches], %%rax\n\t"
 
+/* After the commit: ecx = CBM_RSEQ_DONE (0, and ZF set); the exits, out
+ * of line, set CBM_RSEQ_SLOW or CBM_RSEQ_ABORTED (and clear ZF). */
+#define CBM_RSEQ_END                                                           \
+	"2:\n\t"                                                               \
+	"xorl %%ecx, %%ecx\n\t"                                                \
+	"9:\n\t"                                                               \
+	".pushsection __rseq_failure, \"ax\"\n\t"                              \
+	"5:\n\t"                                                               \
+	"movl $1, %%ecx\n\t"                                                   \
+	"testl %%ecx, %%ecx\n\t"                                               \
+	"jmp 9b\n\t"                                                           \
+	".byte 0x0f, 0xb9, 0x3d\n\t"                                           \
+	".long 0x53053053\n\t"                                                 \
+	"4:\n\t"                                                               \
+	"movl $2, %%ecx\n\t"                                                   \
+	"testl %%ecx, %%ecx\n\t"                                               \
+	"jmp 9b\n\t"                                                           \
+	".popsection\n\t"
+
+#define CBM_RSEQ_MAP_INPUTS(map)                                               \
+	[rs] "r"((map)->rseq_offset), [ncpus] "rm"((map)->ncpus),              \
+		[cpu_bytes] "rm"((map)->cpu_bytes),                            \
+		[caches] "rm"((map)->caches)
+
 /*
  * Pop one buffer from the calling CPU's cache into *buf. Commit: the word,
- * with the count one lower and the pops one higher. Caller contract: none
- * beyond a pool in rseq mode; any thread.
+ * with the count one lower and the pops one higher. SLOW also stands for a
+ * thread without rseq (CPU number out of range): the slow path sorts it
+ * out. Caller contract: none beyond a pool in rseq mode; any thread.
  */
 static inline enum cbm_rseq_result
 cbm_rseq_pop(const struct cbm_cache_map *map, void **buf)
 {
-	__asm__ goto(
-		CBM_RSEQ_DESCRIPTOR CBM_RSEQ_ENTER
+	unsigned result;
+	bool done;
+	void *out;
+
+	__asm__ volatile(
+		CBM_RSEQ_BEGIN
 		"movq (%%rax), %%rdx\n\t"
 		/* count - 1, unsigned: above 0x3ffffffe when the count is 0
 		 * or a lock bit is set */
 		"leal -1(%%rdx), %%ecx\n\t"
 		"cmpl $0x3ffffffe, %%ecx\n\t"
-		"ja %l[slow]\n\t"
-		"movq 64(%%rax,%%rcx,8), %%rcx\n\t"
-		"movq %%rcx, (%[buf])\n\t"
+		"ja 5f\n\t"
+		"movq 64(%%rax,%%rcx,8), %[out]\n\t"
 		/* count - 1, pops + 1: add 2^32 - 1 */
 		"movl $0xffffffff, %%ecx\n\t"
 		"addq %%rcx, %%rdx\n\t"
 		"movq %%rdx, (%%rax)\n\t" /* commit */
-		"2:\n\t"
-		:
-		: [rs] "r"(map->rseq_offset), [ncpus] "r"(map->ncpus),
-		  [cpu_bytes] "r"(map->cpu_bytes), [caches] "r"(map->caches),
-		  [buf] "r"(buf)
-		: "rax", "rcx", "rdx", "memory", "cc"
-		: slow, no_cpu, aborted);
-	return CBM_RSEQ_DONE;
-slow:
-	return CBM_RSEQ_SLOW;
-no_cpu:
-	return CBM_RSEQ_NO_CPU;
-aborted:
-	return CBM_RSEQ_ABORTED;
+		CBM_RSEQ_END
+		: [out] "=&r"(out), "=@ccz"(done), "=&c"(result)
+		: CBM_RSEQ_MAP_INPUTS(map)
+		: "rax", "rdx", "memory");
+	*buf = out;
+	return cbm_likely(done) ? CBM_RSEQ_DONE : (enum cbm_rseq_result)result;
 }
 
 /*
  * Push one buffer on the calling CPU's cache. Its slot is written first,
  * above the count (harmless if aborted); commit: the word, count one
- * higher. limit is 2 x mag_size (< 2^30, so a lock bit fails the compare).
+ * higher. The limit, 2 x mag_size, is below 2^30, so a lock bit fails the
+ * compare.
  */
 static inline enum cbm_rseq_result
-cbm_rseq_push(const struct cbm_cache_map *map, uint32_t limit, void *buf)
+cbm_rseq_push(const struct cbm_cache_map *map, void *buf)
 {
-	__asm__ goto(
-		CBM_RSEQ_DESCRIPTOR CBM_RSEQ_ENTER
-		"movq (%%rax), %%rdx\n\t"
-		"cmpl %[limit], %%edx\n\t"
-		"jae %l[slow]\n\t"
-		"movl %%edx, %%ecx\n\t"
-		"movq %[buf], 64(%%rax,%%rcx,8)\n\t"
-		"addq $1, %%rdx\n\t"
-		"movq %%rdx, (%%rax)\n\t" /* commit */
-		"2:\n\t"
-		:
-		: [rs] "r"(map->rseq_offset), [ncpus] "r"(map->ncpus),
-		  [cpu_bytes] "r"(map->cpu_bytes), [caches] "r"(map->caches),
-		  [limit] "r"(limit), [buf] "r"(buf)
-		: "rax", "rcx", "rdx", "memory", "cc"
-		: slow, no_cpu, aborted);
-	return CBM_RSEQ_DONE;
-slow:
-	return CBM_RSEQ_SLOW;
-no_cpu:
-	return CBM_RSEQ_NO_CPU;
-aborted:
-	return CBM_RSEQ_ABORTED;
+	unsigned result;
+	bool done;
+
+	__asm__ volatile(CBM_RSEQ_BEGIN "movq (%%rax), %%rdx\n\t"
+					"cmpl %[limit], %%edx\n\t"
+					"jae 5f\n\t"
+					"movl %%edx, %%ecx\n\t"
+					"movq %[buf], 64(%%rax,%%rcx,8)\n\t"
+					"addq $1, %%rdx\n\t"
+					"movq %%rdx, (%%rax)\n\t" /* commit */
+			 CBM_RSEQ_END
+			 : "=@ccz"(done), "=&c"(result)
+			 : CBM_RSEQ_MAP_INPUTS(map), [limit] "rm"(map->slots),
+			   [buf] "r"(buf)
+			 : "rax", "rdx", "memory");
+	return cbm_likely(done) ? CBM_RSEQ_DONE : (enum cbm_rseq_result)result;
 }
 
 /*
@@ -189,29 +200,24 @@ static inline enum cbm_rseq_result
 cbm_rseq_lock(const struct cbm_cache_map *map, struct cbm_cpu_cache **cache,
 	      uint64_t *w)
 {
-	__asm__ goto(CBM_RSEQ_DESCRIPTOR CBM_RSEQ_ENTER
-		     "movq (%%rax), %%rdx\n\t"
-		     "testl $0xc0000000, %%edx\n\t"
-		     "jnz %l[slow]\n\t"
-		     "movq %%rdx, %%rcx\n\t"
-		     "orq $0x40000000, %%rcx\n\t"
-		     "movq %%rcx, (%%rax)\n\t" /* commit */
-		     "2:\n\t"
-		     "movq %%rax, (%[cache])\n\t"
-		     "movq %%rdx, (%[w])\n\t"
-		     :
-		     : [rs] "r"(map->rseq_offset), [ncpus] "r"(map->ncpus),
-		       [cpu_bytes] "r"(map->cpu_bytes),
-		       [caches] "r"(map->caches), [cache] "r"(cache), [w] "r"(w)
-		     : "rax", "rcx", "rdx", "memory", "cc"
-		     : slow, no_cpu, aborted);
-	return CBM_RSEQ_DONE;
-slow:
-	return CBM_RSEQ_SLOW;
-no_cpu:
-	return CBM_RSEQ_NO_CPU;
-aborted:
-	return CBM_RSEQ_ABORTED;
+	unsigned result;
+	bool done;
+	char *c;       /* rax: the cache, as the sequence computed it */
+	uint64_t word; /* rdx: the word, as read */
+
+	__asm__ volatile(CBM_RSEQ_BEGIN "movq (%%rax), %%rdx\n\t"
+					"testl $0xc0000000, %%edx\n\t"
+					"jnz 5f\n\t"
+					"movq %%rdx, %%rcx\n\t"
+					"orq $0x40000000, %%rcx\n\t"
+					"movq %%rcx, (%%rax)\n\t" /* commit */
+			 CBM_RSEQ_END
+			 : "=&a"(c), "=&d"(word), "=@ccz"(done), "=&c"(result)
+			 : CBM_RSEQ_MAP_INPUTS(map)
+			 : "memory");
+	*cache = (struct cbm_cpu_cache *)(void *)c;
+	*w = word;
+	return cbm_likely(done) ? CBM_RSEQ_DONE : (enum cbm_rseq_result)result;
 }
 #endif /* x86-64 and not TSan */
 

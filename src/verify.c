@@ -59,7 +59,7 @@ mark(struct audit *a, uint32_t idx, const char *where, uint8_t expect)
 	const struct cbm_pool *pool = a->pool;
 
 	if (idx >= pool->capacity) {
-		problem(a, "%s names buffer %" PRIu32 " of %" PRIu32, where,
+		problem(a, "%s names buffer %" PRIu32 " of %" PRIu64, where,
 			idx, pool->capacity);
 		return false;
 	}
@@ -174,9 +174,9 @@ walk_caches(struct audit *a)
 		snprintf(where, sizeof(where), "cache %u", i);
 		if (w & CBM_CACHE_LOCKS)
 			problem(a, "%s is held", where);
-		if (cbm_word_count(w) > pool->slots_limit) {
+		if (cbm_word_count(w) > pool->map.slots) {
 			problem(a, "%s counts %u of %u slots", where,
-				cbm_word_count(w), pool->slots_limit);
+				cbm_word_count(w), pool->map.slots);
 			continue;
 		}
 		for (uint32_t k = 0; k < cbm_word_count(w); k++)

@@ -317,8 +317,7 @@ caches_are_whole_lines(void **state)
 	assert_int_equal(offsetof(struct cbm_cpu_cache, slots),
 			 CBM_CACHE_SLOTS_OFFSET);
 	assert_true(pool->cache_bytes >=
-		    CBM_CACHE_SLOTS_OFFSET +
-			    pool->slots_limit * sizeof(void *));
+		    CBM_CACHE_SLOTS_OFFSET + pool->map.slots * sizeof(void *));
 	cbm_pool_destroy(pool);
 }
 

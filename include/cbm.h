@@ -86,6 +86,8 @@ typedef struct cbm_pool_config {
  * x86-64, with glibc's rseq registration; the default there). portable: a
  * per-CPU lock, tried once (always under ThreadSanitizer, or with the
  * environment variable CBM_PERCPU=portable at the first pool creation).
+ * CBM_PERCPU=rseq where glibc registered no rseq (valgrind) selects rseq
+ * mode with every thread on the global path: for instruction counts only.
  */
 #define CBM_PERCPU_PORTABLE 0
 #define CBM_PERCPU_RSEQ 1

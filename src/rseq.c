@@ -30,9 +30,17 @@ decide(void)
 	if (force != NULL && strcmp(force, "portable") == 0)
 		return;
 	/* glibc registers rseq for each thread unless it could not (or the
-	 * glibc.pthread.rseq tunable said no): then the size is 0. */
-	if (__rseq_size == 0)
+	 * glibc.pthread.rseq tunable said no): then the size is 0, and no
+	 * thread's CPU number is ever in range. CBM_PERCPU=rseq asks for rseq
+	 * mode anyway: every thread then takes the global path, which is
+	 * safe, and a single-threaded harness that writes a CPU number into
+	 * its own rseq area can count the fast path's instructions under
+	 * valgrind, which has no rseq (bench/). */
+	if (__rseq_size == 0) {
+		if (force != NULL && strcmp(force, "rseq") == 0)
+			default_mode = CBM_MODE_RSEQ;
 		return;
+	}
 	/* Drains fence other CPUs' sequences; without the fence, no rseq. */
 	if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) !=
 	    0)

@@ -21,7 +21,8 @@
  * every other call on that pool (no call on the pool may run concurrently
  * with it, or start after it), and cbm_pool_verify(), which needs a quiescent
  * pool. No call blocks on another thread's progress unless its comment says
- * so.
+ * so. No call is async-signal-safe: a signal handler must not call into the
+ * library (it could wait for a cache its own thread holds).
  */
 #ifndef CBM_H
 #define CBM_H
@@ -278,6 +279,10 @@ CBM_API void cbm_barrier(cbm_pool *pool);
  * registers it with liburcu; it is unregistered when the thread exits.
  * Cost: a few nanoseconds, no atomic read-modify-write, never blocks. A
  * thread must not fork, call cbm_barrier or cbm_pool_destroy inside one.
+ * A thread the application registered with liburcu's memb flavor itself
+ * uses urcu_memb_read_lock/unlock instead (registering twice corrupts
+ * liburcu's registry); under ThreadSanitizer only cbm_read_unlock tells
+ * TSan about the grace period, so such readers may see false reports.
  */
 CBM_API void cbm_read_lock(void);
 CBM_API void cbm_read_unlock(void);

@@ -106,9 +106,12 @@ static inline void *
 take_held(struct cbm_pool *pool)
 {
 	uint64_t w;
-	struct cbm_cpu_cache *c = hold_current(pool, &w);
+	struct cbm_cpu_cache *c;
 	void *buf;
 
+	if (cbm_reclaim_thread_missing())
+		cbm_reclaim_restart();
+	c = hold_current(pool, &w);
 	if (cbm_unlikely(c == NULL))
 		return alloc_uncached(pool);
 	/* Stress builds: as if preempted while holding the cache. */
@@ -158,8 +161,11 @@ static void
 put_back_held(struct cbm_pool *pool, void *const *bufs, size_t n)
 {
 	uint64_t w;
-	struct cbm_cpu_cache *c = hold_current(pool, &w);
+	struct cbm_cpu_cache *c;
 
+	if (cbm_reclaim_thread_missing())
+		cbm_reclaim_restart();
+	c = hold_current(pool, &w);
 	if (cbm_likely(c != NULL)) {
 		CBM_YIELD_POINT();
 		for (size_t i = 0; i < n; i++) {
@@ -401,6 +407,8 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 
 			memcpy(&bufs[got], &c->slots[have - k],
 			       k * sizeof(void *));
+			if (cbm_unlikely(cbm_word_pops(w) > UINT32_MAX - k))
+				cbm_cache_fold_held(c, &w);
 			w += k * CBM_CACHE_POP - k;
 			got += k;
 			if (got < n && !cbm_cache_refill_held(pool, c, &w))

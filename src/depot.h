@@ -6,10 +6,11 @@
  *  - A magazine on the full stack holds exactly mag_size buffers; one on the
  *    empty stack holds none. A magazine is on at most one stack, and while it
  *    is on one, nobody else owns it.
- *  - The magazines are allocated once, with the pool: 2 per CPU cache plus
- *    enough for every buffer of the pool to sit in a full one, plus one. So
- *    a CPU that needs an empty magazine normally finds one; when it does not,
- *    it spills to the freelist instead, and nothing depends on finding one.
+ *  - The magazines are allocated once, with the pool: enough for every
+ *    buffer of the pool to sit in a full one, one per cache for magazines
+ *    in flight in slow paths, and one spare. So a cache that needs an
+ *    empty magazine normally finds one; when it does not, it spills to the
+ *    freelist instead, and nothing depends on finding one.
  *
  * Every function is safe from any thread at once (istack is mpmc).
  */

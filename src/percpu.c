@@ -15,11 +15,8 @@
 #include "pool.h"
 #include "rseq.h"
 
-/* Fold the pops counted in the word into the cache's 64-bit total, so the
- * word's 32 bits never wrap between folds in practice (P5). Caller MUST
- * hold c. */
-static void
-fold_pops(struct cbm_cpu_cache *c, uint64_t *w)
+void
+cbm_cache_fold_held(struct cbm_cpu_cache *c, uint64_t *w)
 {
 	cbm_counter_add_owned(&c->pops_folded, cbm_word_pops(*w));
 	*w &= 0xffffffffu;
@@ -32,7 +29,7 @@ cbm_cache_refill_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
 	uint32_t n = cbm_word_count(*w), m = pool->mag_size, got;
 	struct cbm_mag *full;
 
-	fold_pops(c, w);
+	cbm_cache_fold_held(c, w);
 	full = cbm_depot_take_full(&pool->depot);
 	if (full != NULL) {
 		memcpy(&c->slots[n], full->slots, m * sizeof(void *));
@@ -78,7 +75,7 @@ void
 cbm_cache_make_room_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
 			 uint64_t *w)
 {
-	fold_pops(c, w);
+	cbm_cache_fold_held(c, w);
 	move_out(pool, c, w, pool->mag_size);
 }
 
@@ -88,7 +85,7 @@ cbm_cache_drain_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
 {
 	size_t moved = cbm_word_count(*w);
 
-	fold_pops(c, w);
+	cbm_cache_fold_held(c, w);
 	/* Whole magazines to the depot while they last, the rest spilled. */
 	while (cbm_word_count(*w) > 0) {
 		uint32_t n = cbm_word_count(*w);
@@ -153,7 +150,7 @@ cbm_cache_give_back(struct cbm_pool *pool, unsigned i, uint64_t w)
 {
 	struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
 
-	fold_pops(c, &w);
+	cbm_cache_fold_held(c, &w);
 	cbm_cache_release(c, w);
 	if (pool->mode == CBM_MODE_RSEQ)
 		/* Release: pairs with the next drainer's acquire. */
@@ -163,8 +160,12 @@ cbm_cache_give_back(struct cbm_pool *pool, unsigned i, uint64_t w)
 uint64_t
 cbm_cache_allocs(const struct cbm_cpu_cache *c)
 {
-	return cbm_load_relaxed_u64(&c->pops_folded) +
-	       cbm_word_pops(cbm_load_relaxed_u64(&c->word));
+	/* The word first, with acquire (pairs with the release that ends a
+	 * fold): if the fold's cleared word is seen, so is its new total, and
+	 * a race can only overcount, transiently. */
+	uint64_t w = cbm_load_acquire_u64(&c->word);
+
+	return cbm_load_relaxed_u64(&c->pops_folded) + cbm_word_pops(w);
 }
 
 uint64_t

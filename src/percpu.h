@@ -17,8 +17,9 @@
  *                        the cache's own CPU)
  *            bit  31     REMOTE_LOCK: held by a drainer on another CPU
  *                        (rseq mode)
- *            bits 32-63  pops since the last fold (wraps; folded into
- *                        pops_folded by lock holders)
+ *            bits 32-63  pops since the last fold (folded into
+ *                        pops_folded by lock holders; a pop that would
+ *                        wrap them takes the slow path, which folds)
  *
  * Invariants:
  *  P1. Only a thread that may commit the word reads or writes slots: the
@@ -32,9 +33,11 @@
  *      mode), then goes to the global tier: alloc and free never wait for
  *      another thread. Only drains (trim, steal, idle trim, fork) wait, and
  *      no holder blocks while it holds a cache.
- *  P4. Nothing is called with a cache held that could take another cache or
- *      call the error handler: no thread ever holds two caches, so there is
- *      no lock order to get wrong.
+ *  P4. Nothing is called with a cache held that could wait for another
+ *      cache, for the registry lock, or call the error handler. So a thread
+ *      holds two caches only where it waits for neither (fork's prepare
+ *      handler takes them all, in order, holding the registry lock first),
+ *      and the lock order is: registry lock, then caches.
  *  P5. Accounting: count = moved_in - moved_out + pushes - pops, so the
  *      pushes (frees) need no counter of their own: they follow from the
  *      fast path's pops and the slow paths' transfers, all exact.
@@ -148,6 +151,13 @@ cbm_cache_release(struct cbm_cpu_cache *c, uint64_t w)
 }
 
 /*
+ * Fold the pops counted in the word into the cache's 64-bit total (P5).
+ * Lock holders fold in every slow path; a pop that would wrap the word's
+ * 32 bits bails out to a slow path, which folds first. Caller MUST hold c.
+ */
+void cbm_cache_fold_held(struct cbm_cpu_cache *c, uint64_t *w);
+
+/*
  * Pop one buffer with the cache held; NULL when it is empty. Caller MUST
  * hold c; *w is updated.
  */
@@ -158,6 +168,8 @@ cbm_cache_pop_held(struct cbm_cpu_cache *c, uint64_t *w)
 
 	if (cbm_unlikely(n == 0))
 		return NULL;
+	if (cbm_unlikely(cbm_word_pops(*w) == UINT32_MAX))
+		cbm_cache_fold_held(c, w);
 	*w += CBM_CACHE_POP - 1;
 	return c->slots[n - 1];
 }

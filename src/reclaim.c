@@ -194,14 +194,17 @@ sleep_ms(unsigned ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	/* Monotonic: a step of the wall clock must not stretch the nap (idle
+	 * trim and the pops fold run between naps). */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (long)(ms % 1000) * 1000000;
 	if (ts.tv_nsec >= 1000000000) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
-	while (sem_timedwait(&R.wake, &ts) != 0 && errno == EINTR)
+	while (sem_clockwait(&R.wake, CLOCK_MONOTONIC, &ts) != 0 &&
+	       errno == EINTR)
 		;
 }
 
@@ -333,18 +336,30 @@ cbm_reclaim_kick(bool urgent)
 {
 	if (cbm_xchg_seq_cst_u32(&R.idle, 0) == 0 && !urgent)
 		return;
-	if (cbm_unlikely(cbm_load_relaxed_u32(&R.thread_missing))) {
+	if (cbm_reclaim_thread_missing()) {
 		/* A fork child's first retire restarts the thread. */
-		pthread_mutex_lock(&R.lock);
-		if (!R.running && R.pools != NULL)
-			start_thread_locked();
-		pthread_mutex_unlock(&R.lock);
+		cbm_reclaim_restart();
 		return;
 	}
 	/* A thousand dry allocations wake the thread once, not a thousand
 	 * times (a semaphore would count them all). */
 	if (cbm_xchg_seq_cst_u32(&R.posted, 1) == 0)
 		sem_post(&R.wake);
+}
+
+bool
+cbm_reclaim_thread_missing(void)
+{
+	return cbm_unlikely(cbm_load_relaxed_u32(&R.thread_missing) != 0);
+}
+
+void
+cbm_reclaim_restart(void)
+{
+	pthread_mutex_lock(&R.lock);
+	if (!R.running && R.pools != NULL)
+		start_thread_locked();
+	pthread_mutex_unlock(&R.lock);
 }
 
 uint64_t
@@ -413,6 +428,7 @@ cbm_reclaim_fork_child(void)
 	/* The thread was not copied: the first retire (through the kick) or
 	 * barrier starts a new one; until then nothing waits on it (R3). */
 	R.running = false;
+	cbm_store_relaxed_u32(&R.posted, 0);
 	cbm_store_relaxed_u32(&R.thread_missing, R.pools != NULL);
 	cbm_store_seq_cst_u32(&R.idle, 1);
 	sem_destroy(&R.wake);

@@ -53,6 +53,12 @@ void cbm_reclaim_unregister(struct cbm_pool *pool);
  * period), also cut its batching nap short. Never blocks. */
 void cbm_reclaim_kick(bool urgent);
 
+/* In a fork child the thread is gone until something restarts it. The
+ * slow paths check (one relaxed load) and restart it, with no cache held
+ * (the registry lock comes before any cache, percpu.h P4). */
+bool cbm_reclaim_thread_missing(void);
+void cbm_reclaim_restart(void);
+
 /* Buffers retired and not yet back (approximate while busy). */
 uint64_t cbm_reclaim_pending(const struct cbm_pool *pool);
 

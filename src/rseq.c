@@ -35,7 +35,9 @@ decide(void)
 	 * mode anyway: every thread then takes the global path, which is
 	 * safe, and a single-threaded harness that writes a CPU number into
 	 * its own rseq area can count the fast path's instructions under
-	 * valgrind, which has no rseq (bench/). */
+	 * valgrind, which has no rseq (bench/). Nothing restarts or fences
+	 * such a harness's sequences, so it must keep its pool from being
+	 * drained: idle trim off, never dry. */
 	if (__rseq_size == 0) {
 		if (force != NULL && strcmp(force, "rseq") == 0)
 			default_mode = CBM_MODE_RSEQ;
@@ -61,9 +63,14 @@ cbm_percpu_mode_default(void)
 void
 cbm_rseq_fence(unsigned cpu)
 {
-	/* Registered in decide(); it cannot fail for a valid CPU. */
-	membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
-		   MEMBARRIER_CMD_FLAG_CPU, (int)cpu);
+	/* Registered in decide(); it cannot fail for a valid CPU, and a drain
+	 * that went on without its fence could race a sequence: stop. (In
+	 * rseq mode without registration, CBM_PERCPU=rseq, there is nothing
+	 * to fence: no thread runs a sequence on a real CPU number.) */
+	if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
+		       MEMBARRIER_CMD_FLAG_CPU, (int)cpu) != 0 &&
+	    __rseq_size != 0)
+		abort();
 }
 
 ptrdiff_t

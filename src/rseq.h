@@ -152,9 +152,11 @@ cbm_rseq_pop(const struct cbm_cache_map *map, void **buf)
 		"cmpl $0x3ffffffe, %%ecx\n\t"
 		"ja 5f\n\t"
 		"movq 64(%%rax,%%rcx,8), %[out]\n\t"
-		/* count - 1, pops + 1: add 2^32 - 1 */
+		/* count - 1, pops + 1: add 2^32 - 1. A carry out of bit 63
+		 * means the pops would wrap: bail out, the slow path folds. */
 		"movl $0xffffffff, %%ecx\n\t"
 		"addq %%rcx, %%rdx\n\t"
+		"jc 5f\n\t"
 		"movq %%rdx, (%%rax)\n\t" /* commit */
 		CBM_RSEQ_END
 		: [out] "=&r"(out), "=@ccz"(done), "=&c"(result)

@@ -108,6 +108,14 @@ void
 run_threads(struct run *run, unsigned n,
 	    void (*fn)(struct run *run, unsigned index, void *arg), void *arg)
 {
+	run_threads_until(run, n, fn, arg, NULL);
+}
+
+void
+run_threads_until(struct run *run, unsigned n,
+		  void (*fn)(struct run *run, unsigned index, void *arg),
+		  void *arg, bool (*enough)(void *arg))
+{
 	pthread_t *t = calloc(n, sizeof(*t));
 	struct thread_arg *a = calloc(n, sizeof(*a));
 
@@ -119,6 +127,13 @@ run_threads(struct run *run, unsigned n,
 		}
 	}
 	run_sleep(run);
+	/* A loaded machine may need longer to reach what the scenario is
+	 * about; give it up to four times the run, then stop anyway. */
+	for (unsigned ms = 0;
+	     enough != NULL && !enough(arg) && !atomic_load(&run->stop) &&
+	     ms < 3000 * run->opt.seconds;
+	     ms += 10)
+		sleep_us(10000);
 	atomic_store(&run->stop, true);
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(t[i], NULL);

@@ -75,6 +75,10 @@ void check(struct run *run, enum invariant inv, bool ok, const char *fmt, ...)
 void run_threads(struct run *run, unsigned n,
 		 void (*fn)(struct run *run, unsigned index, void *arg),
 		 void *arg);
+/* The same, and past the run's length (up to 4 x) until enough(arg). */
+void run_threads_until(struct run *run, unsigned n,
+		       void (*fn)(struct run *run, unsigned index, void *arg),
+		       void *arg, bool (*enough)(void *arg));
 /* Sleep for the run's length, waking early if stop is set. */
 void run_sleep(struct run *run);
 void sleep_us(unsigned us);

@@ -75,6 +75,16 @@ trim_worker(struct run *run, unsigned index, void *arg)
 	}
 }
 
+static bool
+both_drains_ran(void *arg)
+{
+	struct trim *x = arg;
+	cbm_stats st;
+
+	cbm_pool_stats(x->pool, &st);
+	return st.trims > 0 && st.idle_drains > 0;
+}
+
 void
 scenario_trim(struct run *run)
 {
@@ -86,7 +96,8 @@ scenario_trim(struct run *run)
 	if (cbm_pool_create(&cfg, &x.pool) != 0)
 		abort();
 	tracker_init(&x.t, x.pool);
-	run_threads(run, run->opt.threads, trim_worker, &x);
+	run_threads_until(run, run->opt.threads, trim_worker, &x,
+			  both_drains_ran);
 	print_pool("pool", x.pool);
 	cbm_pool_stats(x.pool, &st);
 	/* The scenario is only worth its name if both kinds of drain raced

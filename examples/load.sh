@@ -58,12 +58,13 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' HUP INT TERM
 
 # run ID SERVER CONNECTIONS [SERVER ARGS...]: start the server, run wrk
 # against it, stop it; append to $tmp/ID one line: requests/s, p50 and p99
 # in microseconds, non-2xx answers, socket errors, allocations, failed
-# allocations, whether every buffer came back, the server's exit status.
+# allocations, whether every buffer came back, the server's exit status,
+# and (io_uring) receives that found the provided-buffer ring empty.
 run() {
 	id=$1 server=$2 c=$3
 	shift 3
@@ -109,9 +110,12 @@ run() {
 		fails = substr($0, RSTART + 15, RLENGTH - 15)
 	}
 	FILENAME !~ /wrk/ && /^buffers: whole/ { whole = 1 }
+	FILENAME !~ /wrk/ && match($0, /found it empty=[0-9]+/) {
+		empty = substr($0, RSTART + 15, RLENGTH - 15)
+	}
 	END {
-		printf "%d %d %d %d %d %d %d %d %d\n", rps, p50, p99, bad,
-			err, allocs, fails, whole, rc
+		printf "%d %d %d %d %d %d %d %d %d %d\n", rps, p50, p99, bad,
+			err, allocs, fails, whole, rc, empty
 	}' "$tmp/wrk.out" "$out" >>"$tmp/$id"
 	if ! grep -q '^buffers: whole' "$out" || [ "$rc" != 0 ]; then
 		sed -n '/stopping/,$p' "$out" >&2
@@ -125,8 +129,9 @@ median() {
 }
 
 # Configurations: ID SERVER CONNECTIONS ARGS... (--check: the pool's only).
-# The io_uring server's connections hold no buffer while idle, so it also
-# gets a pool small enough to run dry.
+# The io_uring server's connections hold no buffer while idle, and by
+# default its rings take at most half the pool, so it also gets a small
+# pool that its rings take whole: that one runs dry.
 configs() {
 	uring=0
 	[ -x "$bin/uring_server" ] && uring=1
@@ -139,7 +144,8 @@ configs() {
 	[ "$check" = 1 ] || echo "epoll-over-malloc epoll_server $many --malloc"
 	[ $uring = 1 ] && echo "uring-over uring_server $many --buffers $small_pool"
 	[ $uring = 1 ] && [ "$check" = 0 ] &&
-		echo "uring-tiny uring_server $many --buffers $tiny_pool"
+		echo "uring-tiny uring_server $many --buffers $tiny_pool" \
+			"--ring-entries $((tiny_pool / workers))"
 	[ $uring = 1 ] && [ "$check" = 0 ] &&
 		echo "uring-over-malloc uring_server $many --malloc"
 	return 0
@@ -154,13 +160,13 @@ for r in $(seq "$repeat"); do
 done
 
 fail=0
-printf '| server | buffers | connections | requests/s | p50 | p99 | not 200 | pool ran dry | buffers back |\n'
+printf '| server | buffers | connections | requests/s | p50 | p99 | not 200 | pool ran dry (alloc_failures) | buffers back |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
 configs | while read -r id server c args; do
 	case $id in
 	*malloc*) bufs="malloc" ;;
 	*over*) bufs="pool of $small_pool" ;;
-	*tiny*) bufs="pool of $tiny_pool" ;;
+	*tiny*) bufs="pool of $tiny_pool, all in the rings" ;;
 	*) bufs="pool of 4096" ;;
 	esac
 	rps=$(median "$id" 1)
@@ -169,6 +175,7 @@ configs | while read -r id server c args; do
 	bad=$(median "$id" 4)
 	allocs=$(median "$id" 6)
 	fails=$(median "$id" 7)
+	empty=$(median "$id" 10)
 	if [ "$(awk '$8 != 1 || $9 != 0' "$tmp/$id")" = "" ]; then
 		back="all, every run"
 	else
@@ -180,6 +187,9 @@ configs | while read -r id server c args; do
 		if (f == 0) print "never"
 		else printf "%d times (%.1f%% of %d allocations)\n", f,
 			100 * f / (a + f), a + f }') ;;
+	esac
+	case $server.$bufs in
+	uring_server.pool*) dry="$dry; ring empty $empty times" ;;
 	esac
 	printf '| %s | %s | %s | %s | %.2f ms | %.2f ms | %s | %s | %s |\n' \
 		"${server%_server}" "$bufs" "$c" "$rps" \

@@ -153,7 +153,9 @@ say_once(atomic_flag *flag, const char *what)
 		fprintf(stderr, "uring_server: %s\n", what);
 }
 
-/* An SQE; when the queue is full, submit what is in it first. */
+/* An SQE; when the queue is full, submit what is in it first. (The
+ * kernel takes submissions as long as it can post their completions, and
+ * with IORING_FEAT_NODROP, 5.5, it keeps the ones that overflow.) */
 static struct io_uring_sqe *
 sqe_get(struct ur_worker *w)
 {

@@ -1,0 +1,61 @@
+/*
+ * Just enough HTTP/1.1 for the example servers: a strict parser of request
+ * heads (RFC 9112), and the responses they send. Requests are parsed from
+ * one contiguous buffer, again from the start each time more bytes arrive:
+ * buffers are a few KiB, so that costs less than keeping parser state.
+ */
+#ifndef EXAMPLES_HTTP_H
+#define EXAMPLES_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The most bytes a 200 response's status line and headers take. */
+#define RESPONSE_HEAD_MAX 256
+
+enum http_result {
+	HTTP_PARTIAL,  /* no error so far; wait for more bytes */
+	HTTP_COMPLETE, /* a whole request: req->length bytes */
+	HTTP_ERROR,    /* answer req->status and close the connection */
+};
+
+struct http_request {
+	size_t length;	 /* HTTP_COMPLETE: bytes of head and body */
+	int status;	 /* HTTP_ERROR: 400, 413, 501 or 505 */
+	bool keep_alive; /* HTTP/1.1 without "Connection: close" */
+	bool head;	 /* a HEAD request: answer without the body */
+};
+
+/*
+ * Parse the request at the start of buf[0..len). limit is the most bytes a
+ * request (head and body) may take, the size of the buffer it must fit:
+ * larger ones are HTTP_ERROR 413, as soon as that is known. Errors in a line
+ * are reported as soon as the line is complete. HTTP/1.0 requests are
+ * answered and closed (no keep-alive for 1.0); chunked bodies are 501.
+ */
+enum http_result http_parse(const char *buf, size_t len, size_t limit,
+			    struct http_request *req);
+
+/* Build the canned responses; once, before any other call here. */
+void http_init(void);
+
+/*
+ * A whole response for an error status (400, 413, 501, 503, 505) that asks
+ * the client to close ("Connection: close"), in static storage, and its
+ * length in *len.
+ */
+const char *http_error(int status, size_t *len);
+
+/*
+ * Write the head of a 200 response with a body of body_size bytes into dst
+ * (room for RESPONSE_HEAD_MAX bytes). generation goes in an X-Generation
+ * header: which build of the response this is. Returns the head's length.
+ */
+size_t http_ok_head(char *dst, const char *server, size_t body_size,
+		    uint64_t generation);
+
+/* The fixed body: byte i is 'a' + i % 26. */
+void http_fill_body(char *dst, size_t n);
+
+#endif /* EXAMPLES_HTTP_H */

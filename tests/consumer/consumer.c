@@ -1,0 +1,56 @@
+/*
+ * A program outside the project, built against an installed cbm through
+ * pkg-config (installed.sh) and against cbm as a Meson subproject
+ * (subproject.sh). It uses only what cbm.h documents, and checks that what
+ * it gets back adds up.
+ */
+#include <cbm.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#define CAPACITY 64
+
+static int
+fail(const char *what)
+{
+	fprintf(stderr, "consumer: %s\n", what);
+	return 1;
+}
+
+int
+main(void)
+{
+	cbm_pool_config cfg = {
+		.block_size = 1000, .capacity = CAPACITY, .name = "consumer"};
+	void *bufs[CAPACITY];
+	cbm_pool *pool;
+	cbm_stats st;
+
+	if (cbm_pool_create(&cfg, &pool) != 0)
+		return fail("cbm_pool_create failed");
+	if (cbm_alloc_bulk(pool, bufs, CAPACITY) != 0)
+		return fail("could not take every buffer");
+	if (cbm_alloc(pool) != NULL)
+		return fail("an empty pool handed out a buffer");
+	for (size_t i = 0; i < CAPACITY; i++)
+		memset(bufs[i], (int)i, cbm_block_size(pool));
+	cbm_free_bulk(pool, bufs, CAPACITY / 2);
+	for (size_t i = CAPACITY / 2; i < CAPACITY; i++) {
+		cbm_read_lock();
+		cbm_read_unlock();
+		cbm_retire(pool, bufs[i]);
+	}
+	cbm_barrier(pool);
+	if (cbm_pool_stats(pool, &st) != 0)
+		return fail("cbm_pool_stats failed");
+	if (st.in_use != 0 || st.retired != 0 ||
+	    st.free + st.cached != CAPACITY || st.reclaimed != CAPACITY / 2)
+		return fail("the pool does not add up");
+	if (cbm_pool_verify(pool) != 0)
+		return fail("cbm_pool_verify failed");
+	printf("consumer: %s pool of %zu x %zu bytes: ok\n",
+	       cbm_pool_name(pool), cbm_capacity(pool), cbm_block_size(pool));
+	cbm_pool_destroy(pool);
+	return 0;
+}

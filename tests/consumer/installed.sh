@@ -1,0 +1,56 @@
+#!/bin/sh
+# cbm as a user gets it from `meson install`: configure the source tree into
+# a temporary build directory with a temporary prefix, build and install
+# only the library, then build consumer.c with pkg-config, once against the
+# shared library and once against the static one (which needs cbm.pc's
+# Requires.private and Libs.private), and run both. Cleans up after itself.
+#
+#   installed.sh MESON SOURCE_ROOT
+set -eu
+meson=$1
+src=$2
+cc=${CC:-cc}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cbm-installed.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# buildtype plain: no optimizer, the whole test takes about a second.
+"$meson" setup "$tmp/build" "$src" --prefix="$tmp/prefix" --libdir=lib \
+	-Dbuildtype=plain >"$tmp/setup.log" 2>&1 ||
+	{ cat "$tmp/setup.log"; exit 1; }
+ninja -C "$tmp/build" src/libcbm.so.0.1.0 src/libcbm.a >"$tmp/build.log" 2>&1 ||
+	{ cat "$tmp/build.log"; exit 1; }
+"$meson" install -C "$tmp/build" --no-rebuild >"$tmp/install.log" 2>&1 ||
+	{ cat "$tmp/install.log"; exit 1; }
+
+lib="$tmp/prefix/lib"
+for f in include/cbm.h lib/libcbm.so lib/libcbm.so.0 lib/libcbm.a \
+	lib/pkgconfig/cbm.pc; do
+	[ -e "$tmp/prefix/$f" ] || { echo "not installed: $f"; exit 1; }
+done
+# The SONAME carries the ABI version.
+soname=$(readelf -d "$lib/libcbm.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+[ "$soname" = "libcbm.so.0" ] || { echo "SONAME is '$soname'"; exit 1; }
+
+export PKG_CONFIG_PATH="$lib/pkgconfig"
+here=$(dirname "$0")
+warn="-std=c11 -Wall -Wextra -Wpedantic -Werror"
+
+# Shared: exactly the line the README gives.
+# shellcheck disable=SC2046
+$cc $warn -o "$tmp/consumer" "$here/consumer.c" \
+	$(pkg-config --cflags --libs cbm)
+LD_LIBRARY_PATH="$lib" "$tmp/consumer"
+
+# Static: libcbm.a, and whatever cbm.pc says a static link needs. The
+# shared -lcbm that pkg-config also prints is left unused (--as-needed).
+# shellcheck disable=SC2046
+$cc $warn -o "$tmp/consumer-static" "$here/consumer.c" \
+	$(pkg-config --cflags cbm) -Wl,--as-needed \
+	-L"$lib" -Wl,-Bstatic -lcbm -Wl,-Bdynamic \
+	$(pkg-config --static --libs cbm)
+if readelf -d "$tmp/consumer-static" | grep -q 'NEEDED.*libcbm'; then
+	echo "the static consumer still needs libcbm.so"
+	exit 1
+fi
+"$tmp/consumer-static"
+echo "installed: pkg-config builds against the shared and the static library"

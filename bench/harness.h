@@ -25,7 +25,8 @@
  *              counts (thread 2k produces, 2k + 1 consumes). A run with
  *              more threads than CPUs is labelled "oversubscribed".
  *   peers      cbm, glibc, jemalloc, mimalloc, tcmalloc (malloc/free),
- *              mutex (naive baseline); one binary each.
+ *              dpdk (rte_mempool, per-lcore cache), mutex (naive baseline);
+ *              one binary each.
  *
  * What is measured. items_per_second is the aggregate over all threads,
  * over the wall time of the run (run_clock.h, which also explains why not

@@ -119,9 +119,11 @@ retire_worker(struct run *run, unsigned index, void *arg)
 void
 scenario_retire(struct run *run)
 {
-	/* Small, so reclaimed buffers are reused at once. */
+	/* Small enough that reclaimed buffers are reused soon, big enough that
+	 * slow grace periods (readers preempted inside sections) leave writers
+	 * something to allocate. */
 	cbm_pool_config cfg =
-		pool_config(run, 8 * run->opt.threads, 4, WORDS * 8, 0);
+		pool_config(run, 32 * run->opt.threads, 4, WORDS * 8, 0);
 	static struct retire x;
 	cbm_stats st;
 

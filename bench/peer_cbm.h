@@ -1,0 +1,95 @@
+/*
+ * The subject: a cbm pool, through the public C API only, as a user links
+ * it. Peers are structs of static inline functions so that each binary
+ * calls its allocator directly, with no indirection the others lack.
+ */
+#ifndef BENCH_PEER_CBM_H
+#define BENCH_PEER_CBM_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cbm.h"
+
+struct peer_cbm {
+	static constexpr const char *name = "cbm";
+	/* Only cbm has cbm_retire: the retire workload is registered for it
+	 * alone. */
+	static constexpr bool has_retire = true;
+	using pool = cbm_pool;
+
+	static bool init(std::size_t)
+	{
+		return true;
+	}
+
+	static void fini()
+	{
+	}
+
+	static pool *create(std::size_t size, std::size_t capacity)
+	{
+		cbm_pool_config cfg = {};
+		cbm_pool *p;
+
+		cfg.block_size = size;
+		cfg.capacity = capacity;
+		cfg.name = "bench";
+		return cbm_pool_create(&cfg, &p) == 0 ? p : nullptr;
+	}
+
+	static void destroy(pool *p)
+	{
+		cbm_pool_destroy(p);
+	}
+
+	/* Per-CPU caches need no registration. */
+	static void thread_init()
+	{
+	}
+
+	static void *get(pool *p)
+	{
+		return cbm_alloc(p);
+	}
+
+	static void put(pool *p, void *buf)
+	{
+		cbm_free(p, buf);
+	}
+
+	static bool get_bulk(pool *p, void **bufs, unsigned n)
+	{
+		return cbm_alloc_bulk(p, bufs, n) == 0;
+	}
+
+	static void put_bulk(pool *p, void *const *bufs, unsigned n)
+	{
+		cbm_free_bulk(p, bufs, n);
+	}
+
+	static void retire(pool *p, void *buf)
+	{
+		cbm_retire(p, buf);
+	}
+
+	/* Wait until every retired buffer is back, so that the next run
+	 * starts from a full pool. */
+	static void barrier(pool *p)
+	{
+		cbm_barrier(p);
+	}
+
+	/* Buffers reclaimed and grace periods waited, so far. */
+	static void reclaim_counts(const pool *p, std::uint64_t *reclaimed,
+				   std::uint64_t *grace_periods)
+	{
+		cbm_stats s;
+
+		cbm_pool_stats(p, &s);
+		*reclaimed = s.reclaimed;
+		*grace_periods = s.grace_periods;
+	}
+};
+
+#endif /* BENCH_PEER_CBM_H */

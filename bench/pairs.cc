@@ -70,6 +70,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	peer::thread_init();
+	peer::before_counting();
 	warm_pairs(pool, 100000);
 	measured_pairs(pool, pairs);
 	std::printf("%s size %zu: %ld pairs\n", peer::name, size, pairs);

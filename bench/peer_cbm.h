@@ -8,6 +8,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include <sys/rseq.h>
 
 #include "cbm.h"
 
@@ -46,6 +50,27 @@ struct peer_cbm {
 	/* Per-CPU caches need no registration. */
 	static void thread_init()
 	{
+	}
+
+	/*
+	 * Under valgrind, which has no rseq, with CBM_PERCPU=rseq: stand in
+	 * for the kernel by writing CPU 0 into this thread's rseq area, so
+	 * that the restartable sequences run as they do natively
+	 * (callgrind.sh). Only for this single-threaded driver, after the
+	 * last thread start (glibc checks the field when it starts one), and
+	 * only while its pool is never drained: nothing fences or restarts
+	 * these sequences.
+	 */
+	static void before_counting()
+	{
+		const char *mode = std::getenv("CBM_PERCPU");
+		char *tp;
+
+		if (__rseq_size != 0 || mode == nullptr ||
+		    std::strcmp(mode, "rseq") != 0)
+			return;
+		__asm__("mov %%fs:0, %0" : "=r"(tp));
+		reinterpret_cast<struct rseq *>(tp + __rseq_offset)->cpu_id = 0;
 	}
 
 	static void *get(pool *p)

@@ -208,7 +208,7 @@ int
 opts_parse(struct opts *o, int argc, char **argv, enum server_kind kind)
 {
 	const char *prog = argv[0];
-	uint64_t v;
+	uint64_t v = 0; /* number() sets it, or fails and rc says so */
 	int c, index = 0;
 
 	*o = (struct opts){

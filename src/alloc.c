@@ -168,13 +168,22 @@ put_back_held(struct cbm_pool *pool, void *const *bufs, size_t n)
 	c = hold_current(pool, &w);
 	if (cbm_likely(c != NULL)) {
 		CBM_YIELD_POINT();
-		for (size_t i = 0; i < n; i++) {
-			if (cbm_unlikely(!cbm_cache_push_held(
-				    c, &w, pool->map.slots, bufs[i]))) {
+		/* Copy runs onto the top of the cache, making room as the
+		 * single-buffer path would. */
+		for (size_t done = 0; done < n;) {
+			uint32_t have = cbm_word_count(w);
+			size_t k = n - done;
+
+			if (have == pool->map.slots) {
 				cbm_cache_make_room_held(pool, c, &w);
-				cbm_cache_push_held(c, &w, pool->map.slots,
-						    bufs[i]);
+				have = cbm_word_count(w);
 			}
+			if (k > pool->map.slots - have)
+				k = pool->map.slots - have;
+			memcpy(&c->slots[have], &bufs[done],
+			       k * sizeof(void *));
+			w += k;
+			done += k;
 		}
 		cbm_cache_release(c, w);
 		return;
@@ -429,6 +438,8 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 		cbm_fetch_add_relaxed_u64(&pool->alloc_failures, 1);
 		return -ENOMEM;
 	}
+	if (cbm_likely(!(pool->fast & CBM_FAST_BOOKKEEPING)))
+		return 0;
 	for (size_t i = 0; i < n; i++) {
 		if (cbm_unlikely(!hand_out(pool, bufs[i]))) {
 			bufs[i] = replace_dropped(pool);
@@ -454,6 +465,19 @@ cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n)
 			   "cbm_free_bulk: NULL %s",
 			   pool == NULL ? "pool" : "array");
 		return;
+	}
+	/* Without bookkeeping, the common case: every pointer is good. Check
+	 * them all first (no report: a bad one sends the call the long way),
+	 * then move them in runs. */
+	if (cbm_likely(!(pool->fast & CBM_FAST_BOOKKEEPING))) {
+		size_t good = 0;
+
+		while (good < n && cbm_block_valid(pool, bufs[good]))
+			good++;
+		if (cbm_likely(good == n)) {
+			put_back(pool, bufs, n);
+			return;
+		}
 	}
 	/* Check a batch outside the cache lock (the error handler must never
 	 * run under it, percpu.h P4), then put the good ones back at once. */

@@ -20,7 +20,7 @@ create_and_destroy(void **state)
 	assert_int_equal(cbm_pool_stats(pool, &st), 0);
 	assert_int_equal(st.free, 1024);
 	assert_int_equal(st.in_use + st.cached + st.retired, 0);
-	assert_true(st.magazine_size >= 1 && st.magazine_size <= 64);
+	assert_true(st.magazine_size >= 1 && st.magazine_size <= 256);
 	assert_true(st.cpus >= 1);
 	cbm_pool_destroy(pool);
 	cbm_pool_destroy(NULL);

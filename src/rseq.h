@@ -90,7 +90,7 @@ enum cbm_rseq_result {
  * 9 end. The descriptor is 32-byte aligned, as the ABI requires; the abort
  * handler is preceded by RSEQ_SIG inside an undefined-instruction encoding.
  */
-#define CBM_RSEQ_BEGIN                                                         \
+#define CBM_RSEQ_BEGIN_AT(bail)                                                \
 	".pushsection __rseq_cs, \"aw\"\n\t"                                   \
 	".balign 32\n\t"                                                       \
 	"3:\n\t"                                                               \
@@ -102,9 +102,12 @@ enum cbm_rseq_result {
 	"1:\n\t"                                                               \
 	"movl %%fs:4(%[rs]), %%eax\n\t"                                        \
 	"cmpl %[ncpus], %%eax\n\t"                                             \
-	"jae 5f\n\t"                                                           \
+	"jae " bail "\n\t"                                                     \
 	"imulq %[cpu_bytes], %%rax\n\t"                                        \
 	"addq %[caches], %%rax\n\t"
+
+/* The sequences that report through ecx bail out to label 5. */
+#define CBM_RSEQ_BEGIN CBM_RSEQ_BEGIN_AT("5f")
 
 /* After the commit: ecx = CBM_RSEQ_DONE (0, and ZF set); the exits, out
  * of line, set CBM_RSEQ_SLOW or CBM_RSEQ_ABORTED (and clear ZF). */
@@ -170,27 +173,38 @@ cbm_rseq_pop(const struct cbm_cache_map *map, void **buf)
  * Push one buffer on the calling CPU's cache. Its slot is written first,
  * above the count (harmless if aborted); commit: the word, count one
  * higher. The limit, 2 x mag_size, is below 2^30, so a lock bit fails the
- * compare.
+ * compare. With no result but its exit, this one is an asm goto (no
+ * outputs): the committing path falls through to return DONE.
  */
 static inline enum cbm_rseq_result
 cbm_rseq_push(const struct cbm_cache_map *map, void *buf)
 {
-	unsigned result;
-	bool done;
-
-	__asm__ volatile(CBM_RSEQ_BEGIN "movq (%%rax), %%rdx\n\t"
-					"cmpl %[limit], %%edx\n\t"
-					"jae 5f\n\t"
-					"movl %%edx, %%ecx\n\t"
-					"movq %[buf], 64(%%rax,%%rcx,8)\n\t"
-					"addq $1, %%rdx\n\t"
-					"movq %%rdx, (%%rax)\n\t" /* commit */
-			 CBM_RSEQ_END
-			 : "=@ccz"(done), "=&c"(result)
-			 : CBM_RSEQ_MAP_INPUTS(map), [limit] "rm"(map->slots),
-			   [buf] "r"(buf)
-			 : "rax", "rdx", "memory");
-	return cbm_likely(done) ? CBM_RSEQ_DONE : (enum cbm_rseq_result)result;
+	__asm__ goto(
+		CBM_RSEQ_BEGIN_AT(
+			"%l[slow]") "movq (%%rax), %%rdx\n\t"
+				    "cmpl %[limit], %%edx\n\t"
+				    "jae %l[slow]\n\t"
+				    "movl %%edx, %%ecx\n\t"
+				    "movq %[buf], 64(%%rax,%%rcx,8)\n\t"
+				    "addq $1, %%rdx\n\t"
+				    "movq %%rdx, (%%rax)\n\t" /* commit */
+				    "2:\n\t"
+				    ".pushsection __rseq_failure, \"ax\"\n\t"
+				    ".byte 0x0f, 0xb9, 0x3d\n\t"
+				    ".long 0x53053053\n\t"
+				    "4:\n\t"
+				    "jmp %l[aborted]\n\t"
+				    ".popsection\n\t"
+		:
+		: CBM_RSEQ_MAP_INPUTS(map), [limit] "rm"(map->slots),
+		  [buf] "r"(buf)
+		: "rax", "rcx", "rdx", "memory", "cc"
+		: slow, aborted);
+	return CBM_RSEQ_DONE;
+slow:
+	return CBM_RSEQ_SLOW;
+aborted:
+	return CBM_RSEQ_ABORTED;
 }
 
 /*

@@ -116,7 +116,7 @@ typedef struct cbm_stats {
 	uint64_t busy_fallbacks;  /* calls that found their CPU's cache held
 	                             (in portable mode, its spare too) by a
 	                             preempted thread, and went global */
-	uint64_t steals;	  /* drains of other CPUs' caches made so an
+	uint64_t steals;	  /* buffers drained from CPU caches so an
 	                             allocation could succeed */
 	uint64_t trims;		  /* buffers moved out of CPU caches by
 	                             cbm_pool_trim */

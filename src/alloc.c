@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "dry.h"
 #include "global.h"
 #include "plant.h"
 #include "pool.h"
@@ -42,13 +43,18 @@ report_bad_pool(const char *op)
 /*
  * No buffer in the calling CPU's cache, or the cache is busy: take one from
  * the global tier, and when that is empty, drain other CPUs' caches into it
- * and try again. Bounded: a drained buffer may be taken by another thread
- * before we get to it, so we retry once per CPU and then report empty.
+ * and try again. Give up only when the pool was seen dry (dry.c): a drain
+ * that lost its race, a magazine in transit, a refill not yet published
+ * all send it round again, so that capacity means capacity. Lock-free:
+ * each round that finds nothing but is not dry either follows another
+ * thread's progress (a buffer that moved, or a move that ended).
  */
 static CBM_NOINLINE void *
 alloc_uncached(struct cbm_pool *pool)
 {
-	for (unsigned round = 0;; round++) {
+	unsigned spins = 0;
+
+	for (;;) {
 		void *buf = cbm_global_alloc_one(pool);
 
 		CBM_YIELD_POINT();
@@ -56,15 +62,20 @@ alloc_uncached(struct cbm_pool *pool)
 			cbm_fetch_add_relaxed_u64(&pool->uncached_allocs, 1);
 			return buf;
 		}
-		if (round > pool->ncaches || CBM_PLANTED(CBM_PLANT_NO_STEAL) ||
-		    cbm_caches_drain(pool, true) == 0) {
-			/* Dry: have retired buffers come back soon. */
-			if (cbm_reclaim_pending(pool) > 0)
-				cbm_reclaim_kick(true);
-			return NULL;
-		}
-		cbm_fetch_add_relaxed_u64(&pool->steals, 1);
+		if (CBM_PLANTED(CBM_PLANT_NO_STEAL))
+			break;
+		if (cbm_caches_drain(pool, true, &pool->steals) > 0)
+			continue;
+		if (CBM_PLANTED(CBM_PLANT_NO_STABLE_VIEW) ||
+		    cbm_pool_seen_dry(pool))
+			break;
+		/* A move in flight (dry.c): let its thread finish. */
+		cbm_spin_wait(&spins);
 	}
+	/* Dry: have retired buffers come back soon. */
+	if (cbm_reclaim_pending(pool) > 0)
+		cbm_reclaim_kick(true);
+	return NULL;
 }
 
 static CBM_COLD void
@@ -107,6 +118,7 @@ take_held(struct cbm_pool *pool)
 {
 	uint64_t w;
 	struct cbm_cpu_cache *c;
+	bool moving = false;
 	void *buf;
 
 	if (cbm_reclaim_thread_missing())
@@ -117,9 +129,10 @@ take_held(struct cbm_pool *pool)
 	/* Stress builds: as if preempted while holding the cache. */
 	CBM_YIELD_POINT();
 	buf = cbm_cache_pop_held(c, &w);
-	if (cbm_unlikely(buf == NULL) && cbm_cache_refill_held(pool, c, &w))
+	if (cbm_unlikely(buf == NULL) &&
+	    cbm_cache_refill_held(pool, c, &w, &moving))
 		buf = cbm_cache_pop_held(c, &w);
-	cbm_cache_release(c, w);
+	cbm_cache_release_moved(c, w, &pool->transit, moving);
 	return cbm_likely(buf != NULL) ? buf : alloc_uncached(pool);
 }
 
@@ -162,6 +175,7 @@ put_back_held(struct cbm_pool *pool, void *const *bufs, size_t n)
 {
 	uint64_t w;
 	struct cbm_cpu_cache *c;
+	bool moving = false;
 
 	if (cbm_reclaim_thread_missing())
 		cbm_reclaim_restart();
@@ -175,7 +189,7 @@ put_back_held(struct cbm_pool *pool, void *const *bufs, size_t n)
 			size_t k = n - done;
 
 			if (have == pool->map.slots) {
-				cbm_cache_make_room_held(pool, c, &w);
+				cbm_cache_make_room_held(pool, c, &w, &moving);
 				have = cbm_word_count(w);
 			}
 			if (k > pool->map.slots - have)
@@ -185,7 +199,7 @@ put_back_held(struct cbm_pool *pool, void *const *bufs, size_t n)
 			w += k;
 			done += k;
 		}
-		cbm_cache_release(c, w);
+		cbm_cache_release_moved(c, w, &pool->transit, moving);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -397,6 +411,7 @@ int
 cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 {
 	struct cbm_cpu_cache *c;
+	bool moving = false;
 	size_t got = 0;
 	uint64_t w;
 
@@ -420,10 +435,11 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 				cbm_cache_fold_held(c, &w);
 			w += k * CBM_CACHE_POP - k;
 			got += k;
-			if (got < n && !cbm_cache_refill_held(pool, c, &w))
+			if (got < n &&
+			    !cbm_cache_refill_held(pool, c, &w, &moving))
 				break;
 		}
-		cbm_cache_release(c, w);
+		cbm_cache_release_moved(c, w, &pool->transit, moving);
 	}
 	while (got < n) {
 		void *buf = alloc_uncached(pool);

@@ -54,15 +54,24 @@ cbm_global_alloc_one(struct cbm_pool *pool)
 
 	if (idx != CBM_NIL)
 		return cbm_block_ptr(pool, idx);
-	m = cbm_depot_take_full(&pool->depot);
-	if (m == NULL)
+	/* A magazine is split here: a move between places (transit.h, T1),
+	 * begun only when there looks to be one to take (T3). */
+	if (cbm_depot_full_count(&pool->depot) == 0)
 		return NULL;
-	CBM_YIELD_POINT(); /* a magazine in no one's hands but ours */
+	cbm_transit_begin(&pool->transit);
+	m = cbm_depot_take_full(&pool->depot);
+	if (m == NULL) {
+		cbm_transit_end(&pool->transit, false);
+		return NULL;
+	}
+	/* A magazine in no one's hands but ours. */
+	CBM_YIELD_AT(CBM_SITE_MAG_IN_HAND);
 	n = cbm_mag_count(m);
 	buf = m->slots[n - 1];
 	cbm_global_spill_slots(pool, m->slots, n - 1);
 	cbm_mag_set_count(m, 0);
 	cbm_depot_give_empty(&pool->depot, m);
+	cbm_transit_end(&pool->transit, true);
 	return buf;
 }
 

@@ -53,6 +53,7 @@
 #include "compiler.h"
 #include "cpu.h"
 #include "magazine.h"
+#include "transit.h"
 
 struct cbm_pool;
 
@@ -190,25 +191,44 @@ cbm_cache_push_held(struct cbm_cpu_cache *c, uint64_t *w, uint32_t limit,
 }
 
 /*
- * Bring a magazine's worth of buffers in from the global tier (a full
- * magazine from the depot, else a chain from the freelist) when the cache
- * is empty. false when the global tier is empty too. Caller MUST hold c.
+ * Slow-path moves between a held cache and the global tier. Each is a move
+ * between places (transit.h, T1): the first of them begins one, and sets
+ * *moving; the caller ends it after publishing the word, with
+ * cbm_cache_release_moved (or cbm_cache_give_back). Caller MUST hold c.
  */
+
+/* Bring a magazine's worth of buffers in from the global tier (a full
+ * magazine from the depot, else a chain from the freelist) when the cache is
+ * empty. false when the global tier is empty too (then it has neither begun a
+ * move nor folded the pops). */
 bool cbm_cache_refill_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
-			   uint64_t *w);
+			   uint64_t *w, bool *moving);
 
-/*
- * Send a magazine's worth of buffers out to the global tier (a full
+/* Send a magazine's worth of buffers out to the global tier (a full
  * magazine to the depot, else a chain to the freelist) when the cache is
- * full. Always succeeds. Caller MUST hold c.
- */
+ * full. Always succeeds. */
 void cbm_cache_make_room_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
-			      uint64_t *w);
+			      uint64_t *w, bool *moving);
 
-/* Move every buffer to the global tier; returns how many. Caller MUST
- * hold c. */
+/* Move every buffer to the global tier; returns how many (0: no move
+ * begun). */
 size_t cbm_cache_drain_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
-			    uint64_t *w);
+			    uint64_t *w, bool *moving);
+
+/* Release a cache after slow-path moves: publish w, then end the move if
+ * one began (T1: its buffers have landed only once the word is out). */
+static inline void
+cbm_cache_release_moved(struct cbm_cpu_cache *c, uint64_t w,
+			struct cbm_transit *transit, bool moving)
+{
+	cbm_cache_release(c, w);
+	if (moving)
+		cbm_transit_end(transit, true);
+}
+
+/* One step of waiting for another thread (a cache's holder, a move in
+ * flight): a pause at first, then sched_yield. *spins starts at 0. */
+void cbm_spin_wait(unsigned *spins);
 
 /*
  * Take cache i for a drain, waiting for its holder if need be (P3, P4: the
@@ -218,8 +238,20 @@ size_t cbm_cache_drain_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
  */
 uint64_t cbm_cache_take(struct cbm_pool *pool, unsigned i);
 
-/* Drop a cache taken with cbm_cache_take, folding its pops. */
-void cbm_cache_give_back(struct cbm_pool *pool, unsigned i, uint64_t w);
+/* Drop a cache taken with cbm_cache_take, publishing w, and end the move
+ * begun with it if moving. */
+void cbm_cache_give_back(struct cbm_pool *pool, unsigned i, uint64_t w,
+			 bool moving);
+
+/* Take cache i and fold its pops (P5), for a cache whose fast path never
+ * leaves it. Caller holds no cache. */
+void cbm_cache_fold(struct cbm_pool *pool, unsigned i);
+
+/* Take cache i, move all its buffers to the global tier, give it back;
+ * returns how many moved, and adds that to *counter within the move.
+ * Caller holds no cache. */
+size_t cbm_cache_drain(struct cbm_pool *pool, unsigned i,
+		       cbm_atomic_u64 *counter);
 
 /* Buffers in the cache, read without taking it (approximate while busy). */
 static inline size_t
@@ -233,10 +265,11 @@ uint64_t cbm_cache_allocs(const struct cbm_cpu_cache *c);
 uint64_t cbm_cache_frees(const struct cbm_cpu_cache *c);
 
 /*
- * Drain caches into the global tier, each taken in turn. With stop_early,
- * stop after the first cache that gave something. Returns the number of
- * buffers moved.
+ * Drain caches into the global tier, each taken in turn (cbm_cache_drain).
+ * With stop_early, stop after the first cache that gave something. Returns
+ * the number of buffers moved, also added to *counter.
  */
-size_t cbm_caches_drain(struct cbm_pool *pool, bool stop_early);
+size_t cbm_caches_drain(struct cbm_pool *pool, bool stop_early,
+			cbm_atomic_u64 *counter);
 
 #endif /* CBM_PERCPU_H */

@@ -3,6 +3,7 @@
 
 #ifdef CBM_FAULT_INJECTION
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 unsigned cbm_planted;
 unsigned cbm_yield_every;
+_Atomic(cbm_site_hook) cbm_site_hook_installed;
 
 static const struct {
 	const char *name;
@@ -23,6 +25,7 @@ static const struct {
 	{"lose-buffer", CBM_PLANT_LOSE_BUFFER},
 	{"links-in-buffers", CBM_PLANT_LINKS_IN_BUFFERS},
 	{"no-debug-state", CBM_PLANT_NO_DEBUG_STATE},
+	{"no-stable-view", CBM_PLANT_NO_STABLE_VIEW},
 };
 
 static void
@@ -49,6 +52,25 @@ cbm_plant_init(void)
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 	pthread_once(&once, read_environment);
+}
+
+void
+cbm_site_hook_set(cbm_site_hook hook)
+{
+	/* Release: pairs with the acquire in cbm_site_reached, so a hook sees
+	 * what the test set up before installing it. */
+	atomic_store_explicit(&cbm_site_hook_installed, hook,
+			      memory_order_release);
+}
+
+void
+cbm_site_reached(enum cbm_site site)
+{
+	cbm_site_hook hook = atomic_load_explicit(&cbm_site_hook_installed,
+						  memory_order_acquire);
+
+	if (hook != NULL)
+		hook(site);
 }
 
 void

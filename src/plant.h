@@ -20,6 +20,9 @@
  *                    links inside the buffers                 [isolation]
  *   no-debug-state   debug pools accept a release of a buffer that is not
  *                    held                                 [misuse reported]
+ *   no-stable-view   a dry allocation gives up after one look at every
+ *                    place, ignoring buffers in transit (transit.h)
+ *                                                             [capacity]
  *
  * and CBM_YIELD=N makes about one in N yield points call sched_yield(), to
  * shake schedules at the places most likely to expose a race.
@@ -39,7 +42,27 @@ enum cbm_plant {
 	CBM_PLANT_LOSE_BUFFER = 1u << 5,
 	CBM_PLANT_LINKS_IN_BUFFERS = 1u << 6,
 	CBM_PLANT_NO_DEBUG_STATE = 1u << 7,
+	CBM_PLANT_NO_STABLE_VIEW = 1u << 8,
 };
+
+/*
+ * Named yield points: the windows a test may want to hold a thread in, so
+ * that other threads run through it every time rather than once in a
+ * thousand runs. A test installs a hook (cbm_site_hook_set) that is called
+ * with the site each time any thread passes one; it may block there.
+ */
+enum cbm_site {
+	CBM_SITE_MAG_IN_HAND,	     /* global.c: a full magazine taken from
+				       the depot, not yet spilled */
+	CBM_SITE_REFILL_UNCOMMITTED, /* percpu.c: a refill copied into a held
+					cache, its word not yet released */
+	CBM_SITE_DRAIN_BEFORE_TAKE,  /* percpu.c: a drain saw buffers in a
+				       cache and is about to take it */
+	CBM_SITE_DRAIN_UNRELEASED,   /* percpu.c: a drain moved a cache's
+				       buffers out, its word not yet released */
+};
+
+typedef void (*cbm_site_hook)(enum cbm_site site);
 
 #ifdef CBM_FAULT_INJECTION
 #include "compiler.h"
@@ -51,16 +74,31 @@ extern unsigned cbm_yield_every;
 void cbm_plant_init(void);
 void cbm_yield_point_slow(void);
 
+extern _Atomic(cbm_site_hook) cbm_site_hook_installed;
+
+/* Install (or with NULL remove) the hook named sites call. For tests. */
+void cbm_site_hook_set(cbm_site_hook hook);
+void cbm_site_reached(enum cbm_site site);
+
 #define CBM_PLANTED(fault) cbm_unlikely(cbm_planted &(fault))
 #define CBM_YIELD_POINT()                                                      \
 	do {                                                                   \
 		if (cbm_unlikely(cbm_yield_every != 0))                        \
 			cbm_yield_point_slow();                                \
 	} while (0)
+#define CBM_YIELD_AT(site)                                                     \
+	do {                                                                   \
+		cbm_site_reached(site);                                        \
+		CBM_YIELD_POINT();                                             \
+	} while (0)
 #else
 #define CBM_PLANTED(fault) 0
 #define CBM_YIELD_POINT()                                                      \
 	do {                                                                   \
+	} while (0)
+#define CBM_YIELD_AT(site)                                                     \
+	do {                                                                   \
+		(void)(site);                                                  \
 	} while (0)
 static inline void
 cbm_plant_init(void)

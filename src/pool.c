@@ -210,6 +210,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 
 	/* Every buffer starts on the freelist, in address order. */
 	cbm_istack_init(&pool->freelist);
+	cbm_transit_init(&pool->transit);
 #ifdef CBM_FAULT_INJECTION
 	/* The buffer freelist only: in the depot the same bug would share a
 	 * magazine between CPUs, which crashes before any check can see it. */
@@ -284,7 +285,6 @@ cbm_pool_trim(cbm_pool *pool)
 
 	if (pool == NULL)
 		return -EINVAL;
-	moved = cbm_caches_drain(pool, false);
-	cbm_fetch_add_relaxed_u64(&pool->trims, moved);
+	moved = cbm_caches_drain(pool, false, &pool->trims);
 	return moved > INT32_MAX ? INT32_MAX : (int)moved;
 }

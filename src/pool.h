@@ -18,6 +18,7 @@
 #include "freelist.h"
 #include "percpu.h"
 #include "reclaim.h"
+#include "transit.h"
 
 #define CBM_NAME_MAX 64
 
@@ -43,6 +44,8 @@ struct cbm_pool {
 	/* The global tier; each stack head on its own line (freelist.h). */
 	struct cbm_istack freelist;
 	struct cbm_depot depot;
+	/* Moves between places in flight, and how many ended (transit.h). */
+	struct cbm_transit transit;
 
 	/* Retired buffers and the reclamation thread's part (reclaim.h). */
 	struct cbm_pool_reclaim reclaim;

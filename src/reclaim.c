@@ -113,12 +113,16 @@ splice_batch(struct cbm_pool *pool)
 		n++;
 		idx = next;
 	}
+	/* From the batch in flight to the freelist: a move (transit.h), so
+	 * that stats never see the buffers in both or the counters behind. */
+	cbm_transit_begin(&pool->transit);
 	if (n > 0)
 		cbm_istack_push_chain(&pool->freelist, pool->links, first, last,
 				      n);
 	cbm_counter_add_owned(&rc->reclaimed, n);
 	cbm_counter_add_owned(&rc->grace_periods, 1);
 	cbm_store_relaxed_u64(&rc->in_flight, 0);
+	cbm_transit_end(&pool->transit, true);
 }
 
 /* One grace period per flavor among the batches; R1. */
@@ -155,11 +159,17 @@ run_pass_locked(void)
 	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
 		struct cbm_pool_reclaim *rc = &p->reclaim;
 
+		if (cbm_ilist_count(&rc->retired) == 0)
+			continue;
+		/* From the retired list to the batch in flight: a move
+		 * (transit.h), so that stats count the batch once. */
+		cbm_transit_begin(&p->transit);
 		rc->batch_first =
 			cbm_ilist_take_all(&rc->retired, &rc->batch_n);
+		cbm_store_relaxed_u64(&rc->in_flight, rc->batch_n);
+		cbm_transit_end(&p->transit, rc->batch_n > 0);
 		if (rc->batch_n == 0)
 			continue;
-		cbm_store_relaxed_u64(&rc->in_flight, rc->batch_n);
 		rc->in_pass = true;
 		rc->batch_next = batches;
 		batches = p;
@@ -408,8 +418,8 @@ unlock_all_caches(void)
 			struct cbm_cpu_cache *c = cbm_cache_at(p, i);
 			uint64_t w = cbm_load_relaxed_u64(&c->word);
 
-			cbm_cache_give_back(p, i,
-					    w & ~(uint64_t)CBM_CACHE_LOCKS);
+			cbm_cache_give_back(
+				p, i, w & ~(uint64_t)CBM_CACHE_LOCKS, false);
 		}
 	}
 }

@@ -1,16 +1,25 @@
 /*
  * Statistics. Nothing here takes a lock or writes shared memory: counters
  * have one writer each (a cache's lock holder) or are atomic adds, and
- * gauges are relaxed reads of the tiers. While the pool is busy each value
- * is approximately right; when quiescent every value is exact, and the
- * gauges and the counters are two independent accounts of the same buffers
- * (free + cached + retired from the tiers, in_use from the counters), which
- * is why the sum equal to capacity is a check and not a tautology.
+ * gauges are relaxed reads of the tiers. The gauges and the counters are two
+ * independent accounts of the same buffers (free + cached + retired from
+ * the tiers, in_use from the counters), which is why the sum equal to
+ * capacity is a check and not a tautology.
+ *
+ * Exact whenever no application call runs: the reclamation thread still
+ * moves buffers then (a batch taken from the retired list, a batch spliced
+ * onto the freelist, an idle cache drained, a fold), but each of its moves
+ * is bracketed by the transit word (transit.h, T1), so a snapshot read
+ * between two looks at the word that show nothing moved and nothing in
+ * flight is one consistent state (T2); a snapshot that raced a move is read
+ * again. While application calls run, their own moves and pops make it
+ * approximate (bounded retries, then the last reading).
  */
 #include "stats.h"
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "global.h"
 #include "pool.h"
@@ -66,13 +75,26 @@ cbm_stats_held(const struct cbm_pool *pool)
 	return held(t.allocs, t.frees + retires(pool), pool->capacity);
 }
 
-int
-cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
+/* How often a snapshot is read again while moves keep ending under it,
+ * and how long it waits for a move in flight (a mover preempted mid-move
+ * on a loaded machine is back well within it). */
+#define SNAPSHOT_TRIES 1000
+#define SNAPSHOT_WAIT_NS 100000000
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
 {
 	struct totals t;
 
-	if (pool == NULL || out == NULL)
-		return -EINVAL;
 	sum_caches(pool, &t);
 	memset(out, 0, sizeof(*out));
 	out->capacity = pool->capacity;
@@ -98,5 +120,33 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 	out->cpus = pool->map.ncpus;
 	out->percpu_mode = pool->mode;
 	out->hugepages = pool->arena.pages;
-	return 0;
+}
+
+int
+cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
+{
+	uint64_t deadline = 0;
+	unsigned spins = 0;
+
+	if (pool == NULL || out == NULL)
+		return -EINVAL;
+	for (unsigned tries = 0;;) {
+		uint64_t t = cbm_transit_read_begin(&pool->transit);
+		bool waited_enough = false;
+
+		if (cbm_transit_in_flight(t) != 0) {
+			/* Let the mover finish, within reason. */
+			if (deadline == 0)
+				deadline = now_ns() + SNAPSHOT_WAIT_NS;
+			waited_enough = spins >= 64 && now_ns() >= deadline;
+			if (!waited_enough) {
+				cbm_spin_wait(&spins);
+				continue;
+			}
+		}
+		read_snapshot(pool, out);
+		if (cbm_transit_read_end(&pool->transit, t) ||
+		    ++tries >= SNAPSHOT_TRIES || waited_enough)
+			return 0;
+	}
 }

@@ -58,15 +58,11 @@ cbm_trim_idle_caches(struct cbm_pool *pool, uint64_t now_ms)
 		struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
 		uint64_t ops = cbm_cache_allocs(c) + cbm_cache_frees(c);
 		uint64_t word = cbm_load_relaxed_u64(&c->word);
-		size_t moved;
-		uint64_t w;
 
 		/* A busy cache that never takes a slow path would let its 32
 		 * bits of pops wrap: fold them while there is time. */
-		if (cbm_word_pops(word) > UINT32_MAX / 2) {
-			w = cbm_cache_take(pool, i);
-			cbm_cache_give_back(pool, i, w);
-		}
+		if (cbm_word_pops(word) > UINT32_MAX / 2)
+			cbm_cache_fold(pool, i);
 		if (rc->idle_trim_ms == CBM_IDLE_TRIM_OFF)
 			continue;
 		if (ops != rc->trim_seen_ops[i]) {
@@ -77,16 +73,7 @@ cbm_trim_idle_caches(struct cbm_pool *pool, uint64_t now_ms)
 		if (now_ms - rc->trim_quiet_since_ms[i] < rc->idle_trim_ms ||
 		    cbm_word_count(word) == 0)
 			continue;
-		if (CBM_PLANTED(CBM_PLANT_TRIM_NO_LOCK)) {
-			w = word;
-			moved = cbm_cache_drain_held(pool, c, &w);
-			cbm_store_relaxed_u64(&c->word, w);
-		} else {
-			w = cbm_cache_take(pool, i);
-			moved = cbm_cache_drain_held(pool, c, &w);
-			cbm_cache_give_back(pool, i, w);
-		}
-		cbm_counter_add_owned(&rc->idle_drains, moved);
+		cbm_cache_drain(pool, i, &rc->idle_drains);
 		rc->trim_quiet_since_ms[i] = now_ms;
 	}
 }

@@ -157,6 +157,7 @@ empty_caches_take_full_magazines_from_the_depot(void **state)
 	unsigned i = cache_index(pool, pin_to(allowed_cpu(0)));
 	struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
 	struct cbm_mag *full;
+	bool moving = false;
 	uint64_t w;
 
 	(void)state;
@@ -167,11 +168,12 @@ empty_caches_take_full_magazines_from_the_depot(void **state)
 	cbm_depot_give_full(&pool->depot, full);
 
 	w = cbm_cache_take(pool, i);
-	assert_true(cbm_cache_refill_held(pool, c, &w));
+	assert_true(cbm_cache_refill_held(pool, c, &w, &moving));
+	assert_true(moving);
 	assert_int_equal(cbm_word_count(w), MAG);
 	assert_int_equal(atomic_load(&c->depot_exchanges), 1);
 	assert_int_equal(cbm_depot_full_count(&pool->depot), 0);
-	cbm_cache_give_back(pool, i, w);
+	cbm_cache_give_back(pool, i, w, moving);
 	assert_conserved(pool);
 	cbm_pool_destroy(pool);
 }
@@ -231,12 +233,12 @@ a_held_cache_sends_callers_elsewhere(void **state)
 		buf = cbm_alloc(pool);
 		cbm_free(pool, buf);
 		cbm_pool_stats(pool, &st);
-		cbm_cache_give_back(pool, i + 1, w2);
+		cbm_cache_give_back(pool, i + 1, w2, false);
 	}
 	/* Straight to the global tier, and still no waiting. */
 	assert_int_equal(st.busy_fallbacks, 2);
 	assert_int_equal(st.in_use, 0);
-	cbm_cache_give_back(pool, i, w);
+	cbm_cache_give_back(pool, i, w, false);
 	assert_conserved(pool);
 	cbm_pool_destroy(pool);
 }
@@ -293,7 +295,7 @@ counters_stay_exact_across_folds(void **state)
 		for (int k = 0; k < n; k++)
 			cbm_free(pool, b[k]);
 		if (round % 7 == 0)
-			cbm_cache_give_back(pool, i, cbm_cache_take(pool, i));
+			cbm_cache_fold(pool, i);
 	}
 	cbm_pool_stats(pool, &st);
 	/* 50 rounds of 1..40: sum = 1 + ... + 40 + 1 + ... + 10 */

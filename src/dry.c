@@ -1,0 +1,83 @@
+/*
+ * The NULL decision (DESIGN.md, "A stable view for the NULL decision").
+ *
+ * cbm_alloc may return NULL only if, at some instant during the call, every
+ * buffer not retired was held by the application. Looking at each place
+ * once is not enough: the looks happen at different moments, buffers move
+ * between places meanwhile (transit.h), and a free into a place already
+ * looked at can pair with an allocation from one not yet looked at. So the
+ * dry path confirms with a double collect under the transit word:
+ *
+ *  D1. Read the transit word with no move in flight (T2); collect every
+ *      place twice; read the word again. If both collects found every place
+ *      empty and read the same values, and the word did not change, then at
+ *      the instant between the two collects every place was empty (each
+ *      place read the same value before and after that instant, and by D2
+ *      nothing entered or left it in between) and no buffer was in transit
+ *      (T2): that instant is the one the promise needs.
+ *  D2. Values do not repeat within a collect's reach. The freelist's and
+ *      the depot's heads carry a tag that every push and pop moves
+ *      (freelist.c, I1). A cache's word changes count on every push and
+ *      pop, and its pop field rises on every pop and falls only when folded,
+ *      which happens within a move (percpu.c: a refill, a spill, a drain)
+ *      or after 2^32 pops. So the sum of the pop fields over all caches
+ *      rises whenever any cache is popped, and a cache whose count reads 0
+ *      twice with no pop in between had nothing pushed either. That needs
+ *      no copy of each word, only two sums, so the collect takes no memory
+ *      whatever the number of CPUs. (Exceptions: 2^32 operations on one
+ *      place between two reads, or a wrap of the word's pop field.)
+ *  D3. Buffers inside a call of the application (a bulk allocation that
+ *      will give back what it took, a free that has not pushed yet) count
+ *      as held by the application: they are not in transit, and nobody
+ *      waits for them.
+ *
+ * The caller (alloc.c) loops: take from the global tier, else drain a
+ * cache, else ask here; a "no" with a move in flight waits for the move
+ * (it holds no lock and ends in bounded time unless its thread is
+ * preempted, so the waiter yields to let it run).
+ */
+#include "dry.h"
+
+#include "pool.h"
+
+struct collect {
+	uint64_t freelist_head;
+	uint64_t full_head;
+	uint64_t pops; /* sum of the caches' pop fields */
+};
+
+/* One look at every place; false as soon as one holds buffers. */
+static bool
+collect_empty(const struct cbm_pool *pool, struct collect *c)
+{
+	c->freelist_head = cbm_load_relaxed_u64(&pool->freelist.head);
+	c->full_head = cbm_load_relaxed_u64(&pool->depot.full.head);
+	if ((uint32_t)c->freelist_head != CBM_NIL ||
+	    (uint32_t)c->full_head != CBM_NIL)
+		return false;
+	c->pops = 0;
+	for (unsigned i = 0; i < pool->ncaches; i++) {
+		uint64_t w = cbm_load_relaxed_u64(&cbm_cache_at(pool, i)->word);
+
+		if (cbm_word_count(w) != 0)
+			return false;
+		c->pops += cbm_word_pops(w);
+	}
+	return true;
+}
+
+bool
+cbm_pool_seen_dry(const struct cbm_pool *pool)
+{
+	uint64_t t = cbm_transit_read_begin(&pool->transit);
+	struct collect first, second;
+
+	if (cbm_transit_in_flight(t) != 0)
+		return false;
+	if (!collect_empty(pool, &first) || !collect_empty(pool, &second))
+		return false;
+	return first.freelist_head == second.freelist_head &&
+	       first.full_head == second.full_head &&
+	       first.pops == second.pops &&
+	       cbm_transit_read_end(&pool->transit, t); /* D1 */
+}

@@ -1,0 +1,112 @@
+/*
+ * Buffers in transit between the pool's places, and the stable view that
+ * the NULL decision and the statistics are built on.
+ *
+ * The places a free buffer can be are the freelist, the depot's full
+ * magazines and the CPU caches (and, for retired buffers, the retired list
+ * and the batch in flight). A library call that moves buffers from one
+ * place to another holds them for a while in none: a magazine taken from
+ * the depot and not yet spilled, a refill copied into a held cache whose
+ * word still reads what it read before, a drain whose buffers are already
+ * in the depot while the cache's word is not yet released. A dry
+ * allocation that looked only at the places would miss them, and give up
+ * with buffers free (DESIGN.md, "A stable view for the NULL decision").
+ *
+ * Invariants:
+ *  T1. Every move between places begins (cbm_transit_begin) before the
+ *      first buffer leaves its source, and ends (cbm_transit_end) after the
+ *      last one landed and its destination was published (a cache's word
+ *      released). Moves between the application and one place (a pop, a
+ *      push, a free straight onto the freelist) are not moves in this
+ *      sense: the fast path never begins one and pays nothing.
+ *  T2. The word: low 32 bits, moves in flight; high 32 bits, how many
+ *      moves that moved something have ended. So two reads that return the
+ *      same word with no move in flight bracket an interval in which no
+ *      buffer was in transit and none went from one place to another (up
+ *      to 2^32 moves between the reads).
+ *  T3. A move that begins and then finds nothing to move ends without
+ *      counting (cbm_transit_end with moved false): it changed nothing a
+ *      reader can see, and dry allocations probing an empty pool then never
+ *      disturb each other's views. Movers look before they begin, so on an
+ *      empty pool they do not even do that.
+ *
+ * Memory order: begin is a relaxed increment followed by a release fence,
+ * so a reader that sees any effect of the move (through an acquire of the
+ * place, or an acquire fence after reading it) also sees the move in
+ * flight when it reads the word again. End is a release increment that
+ * pairs with the acquire load of a reader's first read: a reader that sees
+ * the move ended sees where its buffers landed. Readers use
+ * cbm_transit_read_begin / cbm_transit_read_end the way a seqlock's readers
+ * do.
+ */
+#ifndef CBM_TRANSIT_H
+#define CBM_TRANSIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "compiler.h"
+
+struct cbm_transit {
+	_Alignas(CBM_CACHELINE) cbm_atomic_u64 word; /* T2 */
+};
+
+#define CBM_TRANSIT_IN_FLIGHT 0xffffffffu
+#define CBM_TRANSIT_ENDED ((uint64_t)1 << 32)
+
+static inline void
+cbm_transit_init(struct cbm_transit *t)
+{
+	cbm_store_relaxed_u64(&t->word, 0);
+}
+
+/* T1: before the first buffer of a move leaves its source. */
+static inline void
+cbm_transit_begin(struct cbm_transit *t)
+{
+	cbm_fetch_add_relaxed_u64(&t->word, 1);
+	/* Release: pairs with the reader's acquire fence in read_end (the
+	 * source's change is only seen with the move in flight). */
+	atomic_thread_fence(memory_order_release);
+}
+
+/* T1: after the last buffer landed and its place was published; moved is
+ * false when the move found nothing to take (T3). */
+static inline void
+cbm_transit_end(struct cbm_transit *t, bool moved)
+{
+	/* Release: pairs with the acquire in read_begin. */
+	atomic_fetch_add_explicit(&t->word,
+				  moved ? CBM_TRANSIT_ENDED - 1 : (uint64_t)-1,
+				  memory_order_release);
+}
+
+static inline uint32_t
+cbm_transit_in_flight(uint64_t word)
+{
+	return (uint32_t)word & CBM_TRANSIT_IN_FLIGHT;
+}
+
+/* A reader's first look: the word, with acquire (pairs with end). */
+static inline uint64_t
+cbm_transit_read_begin(const struct cbm_transit *t)
+{
+	return cbm_load_acquire_u64(&t->word);
+}
+
+/*
+ * A reader's last look: true when nothing moved and nothing was in flight
+ * since read_begin returned start, so that what the reader saw of the
+ * places in between was one consistent state (T2).
+ */
+static inline bool
+cbm_transit_read_end(const struct cbm_transit *t, uint64_t start)
+{
+	/* Acquire: pairs with the release fence in begin. */
+	atomic_thread_fence(memory_order_acquire);
+	return cbm_transit_in_flight(start) == 0 &&
+	       cbm_load_relaxed_u64(&t->word) == start;
+}
+
+#endif /* CBM_TRANSIT_H */

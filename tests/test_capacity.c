@@ -1,0 +1,442 @@
+/*
+ * Capacity means capacity, and stats are exact, at the windows where
+ * buffers are between places (src/transit.h, src/dry.c).
+ *
+ * Each test holds one thread at a named yield point of a fault-injection
+ * build (src/plant.h, CBM_YIELD_AT) inside the window, makes another thread
+ * run through it, and only then lets the first one go: the bug each test is
+ * about shows every time, not once in a thousand runs. Without fault
+ * injection the sites do not exist and the tests skip. The suite runs in
+ * both per-CPU modes (the portable copy of every unit test).
+ */
+#include "helpers.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "global.h"
+#include "plant.h"
+#include "pool.h"
+
+#define CAP 8
+#define MAG 4
+#define NO_SITE (-1)
+
+/* ---- pools in the shape each window needs ------------------------------ */
+
+static cpu_set_t original;
+
+static cbm_pool *
+window_pool(unsigned idle_trim_ms)
+{
+	cbm_pool_config cfg = {.block_size = 64,
+			       .capacity = CAP,
+			       .magazine_size = MAG,
+			       .idle_trim_ms = idle_trim_ms,
+			       .name = "window"};
+	cbm_pool *pool;
+
+	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+	return pool;
+}
+
+static void
+assert_exact(const cbm_stats *st, size_t in_use)
+{
+	assert_int_equal(st->free + st->cached + st->retired + st->in_use,
+			 st->capacity);
+	assert_int_equal(st->in_use, in_use);
+}
+
+#ifdef CBM_FAULT_INJECTION
+
+/* The nth CPU this process may run on, or -1. */
+static int
+cpu_nth(int nth)
+{
+	int seen = 0;
+
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &original) && seen++ == nth)
+			return c;
+	return -1;
+}
+
+/* ---- holding a thread at a site ---------------------------------------- */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool paused, go;
+	atomic_int any_site; /* a site any thread stops at, once */
+} hold = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.any_site = NO_SITE,
+};
+
+/* The site the calling thread stops at, once. */
+static _Thread_local int my_site = NO_SITE;
+
+static void
+stop_here(void)
+{
+	pthread_mutex_lock(&hold.lock);
+	hold.paused = true;
+	pthread_cond_broadcast(&hold.cond);
+	while (!hold.go)
+		pthread_cond_wait(&hold.cond, &hold.lock);
+	pthread_mutex_unlock(&hold.lock);
+}
+
+static void
+site_hook(enum cbm_site site)
+{
+	int any = (int)site;
+
+	if ((int)site == my_site) {
+		my_site = NO_SITE;
+		stop_here();
+	} else if (atomic_compare_exchange_strong(&hold.any_site, &any,
+						  NO_SITE)) {
+		stop_here();
+	}
+}
+
+static void
+hold_reset(void)
+{
+	hold.paused = false;
+	hold.go = false;
+	atomic_store(&hold.any_site, NO_SITE);
+	cbm_site_hook_set(site_hook);
+}
+
+/* Wait until a thread stopped at its site; false after 10 s. */
+static bool
+wait_paused(void)
+{
+	struct timespec until;
+	bool paused;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&hold.lock);
+	while (!hold.paused &&
+	       pthread_cond_timedwait(&hold.cond, &hold.lock, &until) == 0)
+		;
+	paused = hold.paused;
+	pthread_mutex_unlock(&hold.lock);
+	return paused;
+}
+
+static void
+let_go(void)
+{
+	pthread_mutex_lock(&hold.lock);
+	hold.go = true;
+	pthread_cond_broadcast(&hold.cond);
+	pthread_mutex_unlock(&hold.lock);
+}
+
+/* ---- threads that make one call ---------------------------------------- */
+
+struct call {
+	pthread_t thread;
+	cbm_pool *pool;
+	int cpu;       /* pin to it, or -1 */
+	int site;      /* stop there, or NO_SITE */
+	bool internal; /* cbm_global_alloc_one instead of cbm_alloc */
+	void *result;
+	atomic_bool returned;
+};
+
+static void
+pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET((unsigned)cpu, &set);
+	assert_int_equal(sched_setaffinity(0, sizeof(set), &set), 0);
+}
+
+static void *
+call_main(void *arg)
+{
+	struct call *c = arg;
+
+	pin(c->cpu);
+	my_site = c->site;
+	c->result = c->internal ? cbm_global_alloc_one(c->pool)
+				: cbm_alloc(c->pool);
+	my_site = NO_SITE;
+	atomic_store(&c->returned, true);
+	return NULL;
+}
+
+static void
+start(struct call *c, cbm_pool *pool, int cpu, int site)
+{
+	c->pool = pool;
+	c->cpu = cpu;
+	c->site = site;
+	atomic_store(&c->returned, false);
+	assert_int_equal(pthread_create(&c->thread, NULL, call_main, c), 0);
+}
+
+static void *
+finish(struct call *c)
+{
+	assert_int_equal(pthread_join(c->thread, NULL), 0);
+	return c->result;
+}
+
+/* The application holds held[0 .. CAP - MAG - 1]; the other MAG buffers
+ * are one full magazine on the depot, and nothing else is free. */
+static void
+one_magazine_free(cbm_pool *pool, void **held)
+{
+	void *b[CAP];
+	cbm_stats st;
+
+	for (int i = 0; i < CAP; i++)
+		assert_non_null(b[i] = cbm_alloc(pool));
+	for (int i = CAP - MAG; i < CAP; i++)
+		cbm_free(pool, b[i]);
+	assert_int_equal(cbm_pool_trim(pool), MAG);
+	memcpy(held, b, (CAP - MAG) * sizeof(void *));
+	assert_int_equal(cbm_pool_stats(pool, &st), 0);
+	assert_int_equal(cbm_depot_full_count(&pool->depot), 1);
+	assert_int_equal(st.free, MAG);
+	assert_int_equal(st.in_use, CAP - MAG);
+}
+
+static void
+give_back_all(cbm_pool *pool, void **held, size_t n)
+{
+	cbm_free_bulk(pool, held, n);
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+	cbm_site_hook_set(NULL);
+}
+
+/* ---- the windows ------------------------------------------------------- */
+
+/*
+ * Window 1, a lost steal race: two dry allocations see the same cache full
+ * and both go to drain it. One wins and moves its buffers to the depot; the
+ * other, held just before it takes the cache, then finds it empty. It must
+ * look at the global tier again, where the winner left them, not give up.
+ */
+static void
+a_drain_that_lost_its_race_looks_again(void **state)
+{
+	int cpu0 = cpu_nth(0), cpu1 = cpu_nth(1);
+	struct call loser = {0}, winner = {0};
+	cbm_pool *pool;
+	void *b[CAP];
+
+	(void)state;
+	if (cpu1 < 0)
+		skip();
+	pool = window_pool(CBM_IDLE_TRIM_OFF);
+	hold_reset();
+	/* Every buffer in cpu1's cache. */
+	pin(cpu1);
+	for (int i = 0; i < CAP; i++)
+		assert_non_null(b[i] = cbm_alloc(pool));
+	for (int i = 0; i < CAP; i++)
+		cbm_free(pool, b[i]);
+	assert_int_equal(cbm_cache_count(cbm_cache_at(
+				 pool, (unsigned)cpu1 * pool->caches_per_cpu)),
+			 CAP);
+	pin(cpu0);
+	start(&loser, pool, cpu0, CBM_SITE_DRAIN_BEFORE_TAKE);
+	assert_true(wait_paused());
+	start(&winner, pool, cpu0, NO_SITE);
+	b[0] = finish(&winner);
+	let_go();
+	assert_non_null(b[0]);
+	b[1] = finish(&loser);
+	assert_non_null(b[1]);
+	give_back_all(pool, b, 2);
+}
+
+/*
+ * Window 2, a magazine in transit: cbm_global_alloc_one has taken the only
+ * full magazine from the depot and not yet spilled it. An allocation that
+ * runs through meanwhile sees an empty pool, but MAG buffers are free: it
+ * must wait for them to land, not return NULL.
+ */
+static void
+a_magazine_in_transit_is_waited_for(void **state)
+{
+	cbm_pool *pool = window_pool(CBM_IDLE_TRIM_OFF);
+	struct call carrier = {.internal = true}, other = {0};
+	void *b[CAP], *carried;
+	bool waited;
+
+	(void)state;
+	one_magazine_free(pool, b);
+	hold_reset();
+	start(&carrier, pool, -1, CBM_SITE_MAG_IN_HAND);
+	assert_true(wait_paused());
+	start(&other, pool, -1, NO_SITE);
+	/* It has had every chance to give up; it must still be waiting. */
+	usleep(100 * 1000);
+	waited = !atomic_load(&other.returned);
+	let_go();
+	carried = finish(&carrier);
+	assert_non_null(carried);
+	assert_non_null(b[CAP - MAG] = finish(&other));
+	assert_true(waited);
+	/* Taken below the counters: given back the same way. */
+	cbm_global_free_one(pool, (uint32_t)(((char *)carried - pool->base) /
+					     pool->stride));
+	give_back_all(pool, b, CAP - MAG + 1);
+}
+
+/*
+ * Window 3, a refill not yet published: a thread has copied a magazine
+ * into its CPU's cache, which it holds, and the cache's word still reads
+ * count 0. An allocation on another CPU finds the global tier empty and
+ * every cache's count 0; it must wait for the refill to land.
+ */
+static void
+a_refill_in_transit_is_waited_for(void **state)
+{
+	int cpu0 = cpu_nth(0), cpu1 = cpu_nth(1);
+	struct call refiller = {0}, other = {0};
+	cbm_pool *pool;
+	void *b[CAP];
+	bool waited;
+
+	(void)state;
+	if (cpu1 < 0)
+		skip();
+	pool = window_pool(CBM_IDLE_TRIM_OFF);
+	one_magazine_free(pool, b);
+	hold_reset();
+	start(&refiller, pool, cpu0, CBM_SITE_REFILL_UNCOMMITTED);
+	assert_true(wait_paused());
+	start(&other, pool, cpu1, NO_SITE);
+	usleep(100 * 1000);
+	waited = !atomic_load(&other.returned);
+	let_go();
+	assert_non_null(b[CAP - MAG] = finish(&refiller));
+	assert_non_null(b[CAP - MAG + 1] = finish(&other));
+	assert_true(waited);
+	give_back_all(pool, b, CAP - MAG + 2);
+}
+
+/* ---- stats ------------------------------------------------------------- */
+
+struct stats_call {
+	cbm_pool *pool;
+	cbm_stats st;
+};
+
+static void *
+stats_main(void *arg)
+{
+	struct stats_call *s = arg;
+
+	assert_int_equal(cbm_pool_stats(s->pool, &s->st), 0);
+	return NULL;
+}
+
+/*
+ * The reclamation thread drains an idle cache while the application makes
+ * no call: held after the buffers reached the depot and before the cache's
+ * word is released, it has them in both places. A snapshot taken then must
+ * wait and count them once.
+ */
+static void
+stats_are_exact_while_an_idle_drain_is_half_done(void **state)
+{
+	cbm_pool *pool = window_pool(10);
+	struct stats_call s = {.pool = pool};
+	pthread_t t;
+	void *b[CAP];
+
+	(void)state;
+	hold_reset();
+	for (int i = 0; i < CAP; i++)
+		assert_non_null(b[i] = cbm_alloc(pool));
+	/* Arm before the buffers are cached: the drain comes 10 ms later. */
+	atomic_store(&hold.any_site, CBM_SITE_DRAIN_UNRELEASED);
+	cbm_free_bulk(pool, b, MAG);
+	assert_true(wait_paused());
+	assert_int_equal(pthread_create(&t, NULL, stats_main, &s), 0);
+	usleep(30 * 1000);
+	let_go();
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_exact(&s.st, CAP - MAG);
+	give_back_all(pool, b + MAG, CAP - MAG);
+}
+
+#endif /* CBM_FAULT_INJECTION */
+
+/*
+ * Random stress on top: snapshots in a tight loop, with no application call
+ * running, while the reclamation thread reclaims retired batches and
+ * idle-trims caches under them. Every snapshot must add up.
+ */
+static void
+stats_are_exact_under_retires_and_idle_trims(void **state)
+{
+	cbm_pool *pool = window_pool(10);
+	struct timespec start, now;
+	unsigned long snapshots = 0;
+	void *b[CAP];
+
+	(void)state;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		/* Last round's retired buffers back first (an application
+		 * call; the snapshots below run with none). */
+		cbm_barrier(pool);
+		for (int i = 0; i < CAP; i++)
+			assert_non_null(b[i] = cbm_alloc(pool));
+		for (int i = 0; i < CAP; i += 2) {
+			cbm_retire(pool, b[i]);
+			cbm_free(pool, b[i + 1]);
+		}
+		for (int k = 0; k < 20000; k++, snapshots++) {
+			cbm_stats st;
+
+			assert_int_equal(cbm_pool_stats(pool, &st), 0);
+			assert_exact(&st, 0);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - start.tv_sec < 1);
+	print_message("%lu snapshots, all exact\n", snapshots);
+	cbm_barrier(pool);
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#ifdef CBM_FAULT_INJECTION
+		cmocka_unit_test(a_drain_that_lost_its_race_looks_again),
+		cmocka_unit_test(a_magazine_in_transit_is_waited_for),
+		cmocka_unit_test(a_refill_in_transit_is_waited_for),
+		cmocka_unit_test(
+			stats_are_exact_while_an_idle_drain_is_half_done),
+#endif
+		cmocka_unit_test(stats_are_exact_under_retires_and_idle_trims),
+	};
+
+	sched_getaffinity(0, sizeof(original), &original);
+	if (getenv("CBM_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("CBM_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -294,14 +294,57 @@ struct parked {
 	unsigned cpu;
 };
 
-static void
-pin(unsigned cpu)
+void
+pin_to_cpu(unsigned cpu)
 {
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);
+}
+
+#define BUDGET_TAKEN ((uint64_t)1 << 32)
+
+bool
+budget_try(struct budget *b, size_t n)
+{
+	uint64_t w = atomic_load(&b->word);
+
+	do {
+		if (b->limit != 0 && (uint32_t)w + n > b->limit)
+			return false;
+	} while (!atomic_compare_exchange_weak(&b->word, &w,
+					       w + n * (BUDGET_TAKEN + 1)));
+	return true;
+}
+
+uint64_t
+budget_take(struct budget *b, size_t n)
+{
+	return atomic_fetch_add(&b->word, n * (BUDGET_TAKEN + 1)) +
+	       n * (BUDGET_TAKEN + 1);
+}
+
+void
+budget_give(struct budget *b, size_t n)
+{
+	atomic_fetch_sub(&b->word, n);
+}
+
+void
+budget_check_failure(struct run *run, struct budget *b, uint64_t after,
+		     size_t cap, const char *call)
+{
+	uint64_t now = atomic_load(&b->word);
+	/* Modulo 2^32: a call sees fewer than 2^32 reservations. */
+	uint64_t others = (uint32_t)((now >> 32) - (after >> 32));
+	uint64_t most_held = (uint32_t)after - 1 + others;
+
+	check(run, INV_CAPACITY, most_held >= cap,
+	      "%s failed, but the application held at most %llu of %zu "
+	      "buffers meanwhile",
+	      call, (unsigned long long)most_held, cap);
 }
 
 /* Leave a few buffers in one CPU's cache: allocate and free them there. */
@@ -312,7 +355,7 @@ park_buffers(void *arg)
 	void *b[4];
 	int n = 0;
 
-	pin(p->cpu);
+	pin_to_cpu(p->cpu);
 	while (n < 4 && (b[n] = cbm_alloc(p->pool)) != NULL)
 		n++;
 	cbm_free_bulk(p->pool, b, (size_t)n);
@@ -339,7 +382,7 @@ check_capacity(struct run *run, cbm_pool *pool, size_t held)
 
 		pthread_create(&t, NULL, park_buffers, &p);
 		pthread_join(t, NULL);
-		pin((unsigned)cpu[0]);
+		pin_to_cpu((unsigned)cpu[0]);
 	}
 	while (got <= cap && (b[got] = cbm_alloc(pool)) != NULL)
 		got++;

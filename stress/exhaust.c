@@ -18,6 +18,7 @@
 struct exhaust {
 	cbm_pool *pool;
 	struct tracker t;
+	struct budget budget;
 };
 
 static void
@@ -36,15 +37,31 @@ exhaust_worker(struct run *run, unsigned index, void *arg)
 
 		atomic_fetch_add_explicit(&run->ops, 1, memory_order_relaxed);
 		if (rng_below(&r, 4) == 0) {
-			if (cbm_alloc_bulk(x->pool, held, want) == 0)
+			uint64_t after = budget_take(&x->budget, want);
+
+			if (cbm_alloc_bulk(x->pool, held, want) == 0) {
 				n = want;
-			else
+			} else {
+				budget_check_failure(run, &x->budget, after,
+						     cap, "cbm_alloc_bulk");
+				budget_give(&x->budget, want);
 				atomic_fetch_add(&run->empty, 1);
+			}
 		} else {
-			while (n < want && (held[n] = cbm_alloc(x->pool)))
+			while (n < want) {
+				uint64_t after = budget_take(&x->budget, 1);
+
+				held[n] = cbm_alloc(x->pool);
+				if (held[n] == NULL) {
+					budget_check_failure(run, &x->budget,
+							     after, cap,
+							     "cbm_alloc");
+					budget_give(&x->budget, 1);
+					atomic_fetch_add(&run->empty, 1);
+					break;
+				}
 				n++;
-			if (n < want)
-				atomic_fetch_add(&run->empty, 1);
+			}
 		}
 		for (size_t i = 0; i < n; i++)
 			tracker_claim(run, &x->t, held[i], holder, ++serial);
@@ -57,6 +74,7 @@ exhaust_worker(struct run *run, unsigned index, void *arg)
 		else
 			for (size_t i = 0; i < n; i++)
 				cbm_free(x->pool, held[i]);
+		budget_give(&x->budget, n);
 	}
 	free(held);
 }

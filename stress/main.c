@@ -29,6 +29,9 @@ static const struct {
 	{"prodcons", scenario_prodcons,
 	 "allocated on some threads, freed "
 	 "on others"},
+	{"dry", scenario_dry,
+	 "three producers per consumer on a pool of 64 that runs dry on "
+	 "their CPU"},
 	{"exhaust", scenario_exhaust, "capacity far below demand"},
 	{"retire", scenario_retire,
 	 "readers validate while writers retire "

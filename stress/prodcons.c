@@ -1,12 +1,26 @@
 /*
- * Scenario prodcons: producers allocate buffers (singly and in bulk), stamp
- * them and hand them through a shared queue to consumers, which check the
- * stamp and free them: every buffer is freed on another thread than the one
- * that allocated it, and, when the machine has two CPUs or more, on another
- * CPU (producers and consumers are pinned apart). A debug pool, so that the
- * library's own double-free and handed-out-twice checks are armed too.
+ * Scenarios prodcons and dry: producers allocate buffers (singly and in
+ * bulk), stamp them and hand them through a shared queue to consumers,
+ * which check the stamp and free them: every buffer is freed on another
+ * thread than the one that allocated it, and, when the machine has two CPUs
+ * or more, on another CPU (producers are pinned to one, consumers to
+ * another), so buffers flow from one CPU's cache through the global tier
+ * into the other's all the time.
  *
- * Planted fault it catches: no-tag (--magazine 1).
+ * The application keeps its own count of what it holds (struct budget) and
+ * never reserves more than capacity - 2, so at every instant at least two
+ * buffers are free: every NULL and every -ENOMEM breaks capacity.
+ *
+ *  prodcons  as many producers as consumers, a debug pool (so that the
+ *            library's own double-free and handed-out-twice checks are
+ *            armed too), 64 buffers per thread.
+ *  dry       the shape that found the pool's dry-path windows: three
+ *            producers per consumer, 64 buffers, magazines of 4, so the
+ *            producers' CPU runs dry all the time and its allocations
+ *            drain the consumers' cache while buffers are in transit.
+ *
+ * Planted faults they catch: no-tag --magazine 1 (prodcons: exclusivity),
+ * no-stable-view (dry: capacity).
  */
 #include <sched.h>
 #include <stdio.h>
@@ -27,17 +41,10 @@ struct prodcons {
 	cbm_pool *pool;
 	struct tracker t;
 	struct queue q;
+	struct budget budget;
+	unsigned producers_per_consumer;
+	size_t batch;
 };
-
-static void
-pin(unsigned cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
 
 static size_t
 enqueue(struct queue *q, void *const *b, size_t n)
@@ -65,6 +72,32 @@ dequeue(struct queue *q, void **b, size_t n)
 	return k;
 }
 
+/* Take n buffers, in bulk or one by one; each failure is a violation. */
+static size_t
+produce(struct run *run, struct prodcons *pc, struct rng *r, void **b, size_t n)
+{
+	size_t got = 0;
+
+	if (rng_below(r, 2)) {
+		bool ok = cbm_alloc_bulk(pc->pool, b, n) == 0;
+
+		check(run, INV_CAPACITY, ok,
+		      "cbm_alloc_bulk of %zu failed with at least %zu more "
+		      "buffers free",
+		      n, cbm_capacity(pc->pool) - pc->budget.limit);
+		return ok ? n : 0;
+	}
+	for (; got < n; got++) {
+		b[got] = cbm_alloc(pc->pool);
+		check(run, INV_CAPACITY, b[got] != NULL,
+		      "cbm_alloc returned NULL with at least %zu buffers free",
+		      cbm_capacity(pc->pool) - pc->budget.limit);
+		if (b[got] == NULL)
+			break;
+	}
+	return got;
+}
+
 static void
 producer(struct run *run, struct prodcons *pc, unsigned index, struct rng *r)
 {
@@ -73,37 +106,48 @@ producer(struct run *run, struct prodcons *pc, unsigned index, struct rng *r)
 	void *b[BATCH];
 
 	while (!atomic_load(&run->stop)) {
-		size_t n = 1 + rng_below(r, BATCH), sent = 0;
+		size_t n = 1 + rng_below(r, (unsigned)pc->batch), got, sent = 0;
 
 		atomic_fetch_add_explicit(&run->ops, 1, memory_order_relaxed);
-		if (rng_below(r, 2) && cbm_alloc_bulk(pc->pool, b, n) == 0) {
-			/* got all n */
-		} else {
-			for (n = 0; n < BATCH / 2; n++)
-				if ((b[n] = cbm_alloc(pc->pool)) == NULL)
-					break;
-		}
-		if (n == 0) {
+		if (!budget_try(&pc->budget, n)) {
+			/* The application is at its own limit. */
 			atomic_fetch_add(&run->empty, 1);
 			sched_yield();
 			continue;
 		}
-		for (size_t i = 0; i < n; i++) {
+		got = produce(run, pc, r, b, n);
+		budget_give(&pc->budget, n - got);
+		for (size_t i = 0; i < got; i++) {
 			tracker_claim(run, &pc->t, b[i], holder, ++serial);
 			tracker_pass(run, &pc->t, b[i], holder, IN_QUEUE);
 		}
-		while (sent < n) {
-			sent += enqueue(&pc->q, b + sent, n - sent);
-			if (sent < n)
+		while (sent < got) {
+			sent += enqueue(&pc->q, b + sent, got - sent);
+			if (sent < got)
 				sched_yield();
 		}
 	}
 }
 
 static void
+consume(struct run *run, struct prodcons *pc, struct rng *r, void **b, size_t n,
+	uint32_t holder)
+{
+	for (size_t i = 0; i < n; i++) {
+		tracker_pass(run, &pc->t, b[i], IN_QUEUE, holder);
+		tracker_release(run, &pc->t, b[i], holder);
+	}
+	if (r == NULL || rng_below(r, 2))
+		cbm_free_bulk(pc->pool, b, n);
+	else
+		for (size_t i = 0; i < n; i++)
+			cbm_free(pc->pool, b[i]);
+	budget_give(&pc->budget, n);
+}
+
+static void
 consumer(struct run *run, struct prodcons *pc, unsigned index, struct rng *r)
 {
-	uint32_t holder = index + 1;
 	void *b[BATCH];
 
 	for (;;) {
@@ -117,15 +161,7 @@ consumer(struct run *run, struct prodcons *pc, unsigned index, struct rng *r)
 			continue;
 		}
 		atomic_fetch_add_explicit(&run->ops, 1, memory_order_relaxed);
-		for (size_t i = 0; i < n; i++) {
-			tracker_pass(run, &pc->t, b[i], IN_QUEUE, holder);
-			tracker_release(run, &pc->t, b[i], holder);
-		}
-		if (rng_below(r, 2))
-			cbm_free_bulk(pc->pool, b, n);
-		else
-			for (size_t i = 0; i < n; i++)
-				cbm_free(pc->pool, b[i]);
+		consume(run, pc, r, b, n, index + 1);
 	}
 }
 
@@ -133,31 +169,34 @@ static void
 prodcons_worker(struct run *run, unsigned index, void *arg)
 {
 	struct prodcons *pc = arg;
-	bool produces = index % 2 == 0;
+	bool produces = index % (pc->producers_per_consumer + 1) != 0;
 	struct rng r;
 
 	rng_seed(&r, run->opt.seed, index);
 	if (run->cpus >= 2)
-		pin(produces ? 0 : 1);
+		pin_to_cpu(produces ? 0 : 1);
 	if (produces)
 		producer(run, pc, index, &r);
 	else
 		consumer(run, pc, index, &r);
 }
 
-void
-scenario_prodcons(struct run *run)
+static void
+run_prodcons(struct run *run, const cbm_pool_config *cfg,
+	     unsigned producers_per_consumer, size_t batch)
 {
-	cbm_pool_config cfg =
-		pool_config(run, 64 * run->opt.threads, 0, 256, CBM_POOL_DEBUG);
 	static struct prodcons pc;
 
-	if (cbm_pool_create(&cfg, &pc.pool) != 0)
+	if (cbm_pool_create(cfg, &pc.pool) != 0)
 		abort();
 	tracker_init(&pc.t, pc.pool);
 	pthread_mutex_init(&pc.q.lock, NULL);
 	pc.q.size = cbm_capacity(pc.pool);
 	pc.q.slot = calloc(pc.q.size, sizeof(void *));
+	pc.producers_per_consumer = producers_per_consumer;
+	pc.batch = batch;
+	atomic_store(&pc.budget.word, 0);
+	pc.budget.limit = pc.q.size - 2;
 	run_threads(run, run->opt.threads, prodcons_worker, &pc);
 	/* Consumers may leave before a producer's last batch lands (the queue
 	 * holds the whole pool, so producers never wait on consumers). */
@@ -166,11 +205,7 @@ scenario_prodcons(struct run *run)
 
 		if (n == 0)
 			break;
-		for (size_t i = 0; i < n; i++) {
-			tracker_pass(run, &pc.t, b[i], IN_QUEUE, 1);
-			tracker_release(run, &pc.t, b[i], 1);
-		}
-		cbm_free_bulk(pc.pool, b, n);
+		consume(run, &pc, NULL, b, n, 1);
 	}
 	print_pool("pool", pc.pool);
 	check_capacity(run, pc.pool, 0);
@@ -178,4 +213,21 @@ scenario_prodcons(struct run *run)
 	tracker_fini(&pc.t);
 	free(pc.q.slot);
 	cbm_pool_destroy(pc.pool);
+}
+
+void
+scenario_prodcons(struct run *run)
+{
+	cbm_pool_config cfg =
+		pool_config(run, 64 * run->opt.threads, 0, 256, CBM_POOL_DEBUG);
+
+	run_prodcons(run, &cfg, 1, BATCH);
+}
+
+void
+scenario_dry(struct run *run)
+{
+	cbm_pool_config cfg = pool_config(run, 64, 4, 256, 0);
+
+	run_prodcons(run, &cfg, 3, 2);
 }

@@ -109,6 +109,40 @@ void tracker_release(struct run *run, struct tracker *t, void *buf,
 void tracker_pass(struct run *run, struct tracker *t, void *buf, uint32_t from,
 		  uint32_t to);
 
+/*
+ * The application's own count of the buffers it holds or is asking for,
+ * against which a NULL (or -ENOMEM) is judged: "NULL only when the
+ * application holds every buffer not retired" (DESIGN.md). A thread
+ * reserves n before it asks for n buffers and gives the reservation back
+ * after it gave the buffers back (or the call failed), so at every instant
+ * the buffers the application holds, inside its calls included, number at
+ * most what is reserved. The word: low 32 bits reserved now, high 32 bits
+ * how many were ever reserved.
+ */
+struct budget {
+	_Atomic uint64_t word;
+	size_t limit; /* budget_try: never reserve more (0: no limit) */
+};
+
+/* Reserve n if that keeps the reservation within the limit. */
+bool budget_try(struct budget *b, size_t n);
+/* Reserve n whatever the limit; returns the word as it was after. */
+uint64_t budget_take(struct budget *b, size_t n);
+void budget_give(struct budget *b, size_t n);
+/*
+ * A call that asked for buffers under the reservation `after` (from
+ * budget_take) failed. It could fail rightly only if at some instant during
+ * it every one of the pool's cap buffers was held: at most the reservation
+ * then, minus the one this call still lacked, and the reservation never
+ * exceeded what it was plus what others reserved meanwhile. When even that
+ * bound is below cap, the failure broke capacity.
+ */
+void budget_check_failure(struct run *run, struct budget *b, uint64_t after,
+			  size_t cap, const char *call);
+
+/* Pin the calling thread to one CPU. */
+void pin_to_cpu(unsigned cpu);
+
 /* Conservation on a quiescent pool: the stats add up, verify passes, and
  * with nothing held, trim and barrier bring everything back to free.
  * (After check_capacity: its trim would hide a missing steal.) */
@@ -126,6 +160,7 @@ void print_pool(const char *label, cbm_pool *pool);
 /* The scenarios; each returns after the run and its end checks. */
 void scenario_mix(struct run *run);
 void scenario_prodcons(struct run *run);
+void scenario_dry(struct run *run);
 void scenario_exhaust(struct run *run);
 void scenario_retire(struct run *run);
 void scenario_trim(struct run *run);

@@ -96,8 +96,10 @@ typedef struct cbm_pool_config {
 /*
  * A snapshot of a pool. Each field is read without stopping other threads,
  * so while the pool is busy the fields are each approximately right; when no
- * call on the pool is running they are exact and
- * free + cached + retired + in_use == capacity.
+ * application call on the pool is running they are exact and
+ * free + cached + retired + in_use == capacity, even while the reclamation
+ * thread reclaims retired buffers or drains idle caches (the snapshot waits
+ * for such a move to finish).
  */
 typedef struct cbm_stats {
 	size_t capacity;   /* buffers in the pool */
@@ -180,12 +182,17 @@ CBM_API void cbm_pool_destroy(cbm_pool *pool);
 /*
  * Take one buffer, aligned to the pool's align, cbm_block_size() bytes long,
  * contents unspecified. Returns NULL and sets errno to ENOMEM only when no
- * buffer is free in the pool: when the global tier is empty it drains other
- * CPUs' caches before it gives up, so in a quiescent pool with k buffers held,
- * capacity - k allocations in a row succeed. Cost: O(1), a few nanoseconds,
- * from the CPU's cache; one lock-free pop per magazine (magazine_size
- * buffers) from the global tier; when the pool runs dry, O(CPUs) and may
- * wait for a thread preempted inside another CPU's cache. Any thread.
+ * buffer is free in the pool: only if, at some instant during the call,
+ * every buffer not retired was held by the application (inside its calls
+ * included). When the global tier is empty it drains other CPUs' caches,
+ * and waits for buffers that other calls are moving between the pool's
+ * tiers, before it gives up; so in a quiescent pool with k buffers held,
+ * capacity - k allocations in a row succeed, and under any interleaving an
+ * application that never holds every buffer never sees NULL. Cost: O(1), a
+ * few nanoseconds, from the CPU's cache; one lock-free pop per magazine
+ * (magazine_size buffers) from the global tier; when the pool runs dry,
+ * O(CPUs) per look, and it may wait for a thread preempted inside another
+ * CPU's cache or in the middle of a move. Any thread.
  */
 CBM_API void *cbm_alloc(cbm_pool *pool);
 
@@ -200,7 +207,8 @@ CBM_API void cbm_free(cbm_pool *pool, void *buf);
 /*
  * Take n buffers into bufs[0..n-1], all or nothing. Returns 0, or -ENOMEM
  * with no buffer taken (the contents of bufs are then unspecified) when fewer
- * than n are free, or
+ * than n are free: it took what it could and, as cbm_alloc would, saw the
+ * pool dry at an instant during the call, then gave back what it took; or
  * -EINVAL (and the error handler) when pool is NULL or bufs is NULL with
  * n > 0. n == 0 returns 0. Cost: O(n), magazines are copied whole where they
  * can be. Any thread.
@@ -227,7 +235,9 @@ CBM_API size_t cbm_capacity(const cbm_pool *pool);
 
 /*
  * Fill *out with a snapshot (see cbm_stats). Returns 0, or -EINVAL for a
- * NULL argument. Cost: O(CPUs); takes no lock; any thread.
+ * NULL argument. Cost: O(CPUs); takes no lock; any thread. It reads again
+ * when buffers moved between tiers under it, and waits (at most about 100
+ * ms, then gives its last reading) for a move in flight.
  */
 CBM_API int cbm_pool_stats(const cbm_pool *pool, cbm_stats *out);
 

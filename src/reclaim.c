@@ -435,6 +435,8 @@ void
 cbm_reclaim_fork_child(void)
 {
 	unlock_all_caches();
+	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
+		cbm_transit_fork_child(&p->transit);
 	/* The thread was not copied: the first retire (through the kick) or
 	 * barrier starts a new one; until then nothing waits on it (R3). */
 	R.running = false;

@@ -64,6 +64,19 @@ cbm_transit_init(struct cbm_transit *t)
 	cbm_store_relaxed_u64(&t->word, 0);
 }
 
+/* In a fork child: the threads whose moves were in flight do not exist
+ * there, and their buffers stay out of the child's pool; nothing may wait
+ * for those moves to end. */
+static inline void
+cbm_transit_fork_child(struct cbm_transit *t)
+{
+	uint64_t w = cbm_load_relaxed_u64(&t->word);
+
+	cbm_store_relaxed_u64(&t->word,
+			      (w + CBM_TRANSIT_ENDED) &
+				      ~(uint64_t)CBM_TRANSIT_IN_FLIGHT);
+}
+
 /* T1: before the first buffer of a move leaves its source. */
 static inline void
 cbm_transit_begin(struct cbm_transit *t)

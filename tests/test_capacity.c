@@ -13,6 +13,7 @@
 
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -334,6 +335,48 @@ a_refill_in_transit_is_waited_for(void **state)
 	give_back_all(pool, b, CAP - MAG + 2);
 }
 
+/*
+ * A fork child has no copy of the threads whose moves were in flight: their
+ * buffers are simply gone from its pool (held, to the child), and nothing
+ * there may wait for those moves to end.
+ */
+static void
+a_fork_child_waits_for_no_move_of_a_thread_it_lacks(void **state)
+{
+	cbm_pool *pool = window_pool(CBM_IDLE_TRIM_OFF);
+	struct call carrier = {.internal = true};
+	void *b[CAP], *carried;
+	int status = -1;
+	pid_t child;
+
+	(void)state;
+	one_magazine_free(pool, b);
+	hold_reset();
+	start(&carrier, pool, -1, CBM_SITE_MAG_IN_HAND);
+	assert_true(wait_paused());
+	child = fork();
+	if (child == 0) {
+		cbm_stats st;
+
+		alarm(10); /* a wait for the lost move would never end */
+		if (cbm_alloc(pool) != NULL)
+			_exit(1);
+		/* The carried buffers count as free to the counters, and
+		 * are in no tier: the snapshot must still come back. */
+		if (cbm_pool_stats(pool, &st) != 0 || st.in_use != CAP - MAG)
+			_exit(2);
+		_exit(0);
+	}
+	waitpid(child, &status, 0);
+	let_go();
+	carried = finish(&carrier);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	b[CAP - MAG] = carried;
+	cbm_global_free_one(pool, (uint32_t)(((char *)carried - pool->base) /
+					     pool->stride));
+	give_back_all(pool, b, CAP - MAG);
+}
+
 /* ---- stats ------------------------------------------------------------- */
 
 struct stats_call {
@@ -429,6 +472,8 @@ main(void)
 		cmocka_unit_test(a_drain_that_lost_its_race_looks_again),
 		cmocka_unit_test(a_magazine_in_transit_is_waited_for),
 		cmocka_unit_test(a_refill_in_transit_is_waited_for),
+		cmocka_unit_test(
+			a_fork_child_waits_for_no_move_of_a_thread_it_lacks),
 		cmocka_unit_test(
 			stats_are_exact_while_an_idle_drain_is_half_done),
 #endif

@@ -222,6 +222,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	pool->reclaim.flavor =
 		cfg->rcu_flavor ? cfg->rcu_flavor : cbm_rcu_default_flavor();
 	pool->reclaim.idle_trim_ms = g.idle_trim_ms;
+	cbm_san_clear_arena(&pool->arena);
 	for (uint32_t i = 0; i < cap; i++)
 		cbm_san_enter_pool(pool, cbm_block_ptr(pool, i));
 	/* Last: from here on the reclamation thread may look at the pool. */

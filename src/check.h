@@ -186,9 +186,11 @@ cbm_san_leave_pool(const struct cbm_pool *pool, void *buf)
 #endif
 }
 
-/* The whole arena addressable, at create before any buffer is poisoned:
- * the granules buffers share must start so, and a new mapping may inherit
- * shadow that someone left poisoned there. */
+/* The whole arena addressable: at create before any buffer is poisoned
+ * (the granules buffers share must start so, and a new mapping may inherit
+ * shadow that someone left poisoned there), and before it is unmapped, by
+ * destroy or by a create that failed, so as to leave no poisoned shadow
+ * for whatever is mapped there next (ASan does not clear it on munmap). */
 static inline void
 cbm_san_clear_arena(const struct cbm_arena *arena)
 {

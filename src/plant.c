@@ -23,6 +23,7 @@ static const struct {
 	{"lose-buffer", CBM_PLANT_LOSE_BUFFER},
 	{"links-in-buffers", CBM_PLANT_LINKS_IN_BUFFERS},
 	{"no-debug-state", CBM_PLANT_NO_DEBUG_STATE},
+	{"no-thread", CBM_PLANT_NO_THREAD},
 };
 
 static void

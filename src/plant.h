@@ -20,6 +20,9 @@
  *                    links inside the buffers                 [isolation]
  *   no-debug-state   debug pools accept a release of a buffer that is not
  *                    held                                 [misuse reported]
+ *   no-thread        the reclamation thread cannot be started, as when
+ *                    pthread_create fails: the first pool's create fails
+ *                    with -EAGAIN (a unit test of that path, not stress)
  *
  * and CBM_YIELD=N makes about one in N yield points call sched_yield(), to
  * shake schedules at the places most likely to expose a race.
@@ -39,6 +42,7 @@ enum cbm_plant {
 	CBM_PLANT_LOSE_BUFFER = 1u << 5,
 	CBM_PLANT_LINKS_IN_BUFFERS = 1u << 6,
 	CBM_PLANT_NO_DEBUG_STATE = 1u << 7,
+	CBM_PLANT_NO_THREAD = 1u << 8,
 };
 
 #ifdef CBM_FAULT_INJECTION

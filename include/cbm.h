@@ -165,9 +165,11 @@ typedef void (*cbm_error_fn)(void *arg, const cbm_pool *pool, int err,
  * an align that is not a power of two (or above 1 GiB), a magazine_size above
  * 4096, or unknown flags; -EOVERFLOW when capacity does not fit 32-bit buffer
  * indices or capacity x buffer size does not fit size_t; -ENOMEM when memory
- * for the arena or the bookkeeping cannot be had. Nothing is allocated on
- * failure. Cost: one mmap of the arena (pages are touched on first use), and
- * O(capacity) to link the freelist. Any thread.
+ * for the arena or the bookkeeping cannot be had; -EAGAIN when the
+ * reclamation thread, which the first pool of a process starts, cannot be
+ * started. Nothing is allocated on failure. Cost: one mmap of the arena
+ * (pages are touched on first use), and O(capacity) to link the freelist.
+ * Any thread.
  */
 CBM_API int cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out);
 

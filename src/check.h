@@ -119,13 +119,53 @@ void cbm_report_fork_child(void);
 /* Install the fork handlers once per process (fork.c). */
 void cbm_fork_handlers_install(void);
 
-/* AddressSanitizer: a pooled buffer is poisoned, so that an application
- * that touches a buffer after giving it back is caught at the access. */
+/*
+ * AddressSanitizer: a pooled buffer is poisoned, so that an application
+ * that touches a buffer after giving it back is caught at the access.
+ *
+ * ASan keeps one shadow byte per 8-byte granule, and a shadow byte can only
+ * say "the first k bytes are addressable". When the stride is not a
+ * multiple of 8, two neighbouring buffers share a granule, whose shadow
+ * byte no poisoning of one buffer can set without reading and rewriting
+ * the other's part: two threads (or a thread and the reclamation thread)
+ * doing so at once lose one update, and a held buffer is left poisoned.
+ * And no value of that byte says "the first buffer's bytes are poisoned,
+ * the second's are not". So only the granules wholly inside a buffer are
+ * ever poisoned or unpoisoned; a granule shared with a neighbour (or with
+ * the arena's tail) is never written and stays addressable, as create
+ * leaves the whole arena (pool.c). No shadow byte then belongs to two
+ * buffers, and a buffer whose own granules are unpoisoned is addressable
+ * from end to end. The price: up to 7 bytes at each end of a pooled
+ * buffer go unwatched, and only when the stride is not a multiple of 8.
+ * Rounding the stride up to 8 in ASan builds would watch them, but ASan
+ * builds would then lay buffers out as no shipped build does, and stop
+ * testing the packed layout (align 1) and the odd-stride pointer check.
+ */
+#ifdef CBM_ASAN
+/* ASan's shadow scale is 3 on every target gcc supports. */
+#define CBM_SAN_GRANULE ((uintptr_t)8)
+
+/* The granules wholly inside buffer buf: *len bytes from the return. */
+static inline char *
+cbm_san_own_granules(const struct cbm_pool *pool, void *buf, size_t *len)
+{
+	uintptr_t lo =
+		((uintptr_t)buf + CBM_SAN_GRANULE - 1) & ~(CBM_SAN_GRANULE - 1);
+	uintptr_t hi = ((uintptr_t)buf + pool->stride) & ~(CBM_SAN_GRANULE - 1);
+
+	*len = hi > lo ? (size_t)(hi - lo) : 0;
+	return (char *)lo;
+}
+#endif
+
 static inline void
 cbm_san_enter_pool(const struct cbm_pool *pool, void *buf)
 {
 #ifdef CBM_ASAN
-	ASAN_POISON_MEMORY_REGION(buf, pool->stride);
+	size_t len;
+	char *own = cbm_san_own_granules(pool, buf, &len);
+
+	ASAN_POISON_MEMORY_REGION(own, len);
 #else
 	(void)pool;
 	(void)buf;
@@ -136,10 +176,29 @@ static inline void
 cbm_san_leave_pool(const struct cbm_pool *pool, void *buf)
 {
 #ifdef CBM_ASAN
-	ASAN_UNPOISON_MEMORY_REGION(buf, pool->stride);
+	size_t len;
+	char *own = cbm_san_own_granules(pool, buf, &len);
+
+	ASAN_UNPOISON_MEMORY_REGION(own, len);
 #else
 	(void)pool;
 	(void)buf;
+#endif
+}
+
+/* The whole arena addressable: at create before any buffer is poisoned
+ * (the granules buffers share must start so, and a new mapping may inherit
+ * shadow that someone left poisoned there), and before it is unmapped, by
+ * destroy or by a create that failed, so as to leave no poisoned shadow
+ * for whatever is mapped there next (ASan does not clear it on munmap). */
+static inline void
+cbm_san_clear_arena(const struct cbm_arena *arena)
+{
+#ifdef CBM_ASAN
+	if (arena->map != NULL)
+		ASAN_UNPOISON_MEMORY_REGION(arena->map, arena->map_bytes);
+#else
+	(void)arena;
 #endif
 }
 

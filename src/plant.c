@@ -26,6 +26,7 @@ static const struct {
 	{"links-in-buffers", CBM_PLANT_LINKS_IN_BUFFERS},
 	{"no-debug-state", CBM_PLANT_NO_DEBUG_STATE},
 	{"no-stable-view", CBM_PLANT_NO_STABLE_VIEW},
+	{"no-thread", CBM_PLANT_NO_THREAD},
 };
 
 static void

@@ -23,6 +23,9 @@
  *   no-stable-view   a dry allocation gives up after one look at every
  *                    place, ignoring buffers in transit (transit.h)
  *                                                             [capacity]
+ *   no-thread        the reclamation thread cannot be started, as when
+ *                    pthread_create fails: the first pool's create fails
+ *                    with -EAGAIN (a unit test of that path, not stress)
  *
  * and CBM_YIELD=N makes about one in N yield points call sched_yield(), to
  * shake schedules at the places most likely to expose a race.
@@ -43,6 +46,7 @@ enum cbm_plant {
 	CBM_PLANT_LINKS_IN_BUFFERS = 1u << 6,
 	CBM_PLANT_NO_DEBUG_STATE = 1u << 7,
 	CBM_PLANT_NO_STABLE_VIEW = 1u << 8,
+	CBM_PLANT_NO_THREAD = 1u << 9,
 };
 
 /*

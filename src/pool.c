@@ -132,9 +132,12 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 	return 0;
 }
 
+/* Destroy's end, and the way out of a create that failed: either may find
+ * the arena poisoned, and the shadow outlives the mapping (check.h). */
 static void
 free_pool_memory(struct cbm_pool *pool)
 {
+	cbm_san_clear_arena(&pool->arena);
 	cbm_arena_unmap(&pool->arena);
 	cbm_depot_fini(&pool->depot);
 	free(pool->map.caches);
@@ -223,6 +226,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	pool->reclaim.flavor =
 		cfg->rcu_flavor ? cfg->rcu_flavor : cbm_rcu_default_flavor();
 	pool->reclaim.idle_trim_ms = g.idle_trim_ms;
+	cbm_san_clear_arena(&pool->arena);
 	for (uint32_t i = 0; i < cap; i++)
 		cbm_san_enter_pool(pool, cbm_block_ptr(pool, i));
 	/* Last: from here on the reclamation thread may look at the pool. */
@@ -251,10 +255,6 @@ cbm_pool_destroy(cbm_pool *pool)
 		cbm_report(pool, CBM_ERR_LEAK, NULL,
 			   "destroy: %zu of %zu buffers still held", st.in_use,
 			   st.capacity);
-#ifdef CBM_ASAN
-	/* Leave no poisoned shadow behind for whatever is mapped here next. */
-	ASAN_UNPOISON_MEMORY_REGION(pool->arena.map, pool->arena.map_bytes);
-#endif
 	free_pool_memory(pool);
 }
 

@@ -263,8 +263,11 @@ start_thread_locked(void)
 	int rc;
 
 	R.generation++;
-	rc = pthread_create(&R.thread, NULL, reclaim_main,
-			    (void *)(uintptr_t)R.generation);
+	if (CBM_PLANTED(CBM_PLANT_NO_THREAD))
+		rc = EAGAIN;
+	else
+		rc = pthread_create(&R.thread, NULL, reclaim_main,
+				    (void *)(uintptr_t)R.generation);
 	if (rc != 0)
 		return -EAGAIN;
 	R.running = true;

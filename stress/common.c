@@ -370,6 +370,12 @@ check_capacity(struct run *run, cbm_pool *pool, size_t held)
 	cpu_set_t mine;
 	int cpu[2] = {-1, -1}, n = 0;
 
+	/* Capacity counts every buffer not held, and a buffer retired by the
+	 * run's last operations (lifecycle's hot workers retire to the end)
+	 * may still wait for its grace period: the count would come up short
+	 * by it. The barrier brings those back; it trims no cache, so the
+	 * steal below is still what is checked. */
+	cbm_barrier(pool);
 	/* On two CPUs or more: park buffers in one CPU's cache and count from
 	 * another, so the steal is what is checked, every time. */
 	sched_getaffinity(0, sizeof(mine), &mine);

@@ -147,7 +147,8 @@ void pin_to_cpu(unsigned cpu);
  * with nothing held, trim and barrier bring everything back to free.
  * (After check_capacity: its trim would hide a missing steal.) */
 void check_conserved(struct run *run, cbm_pool *pool, size_t held);
-/* Capacity means capacity: one thread gets every buffer not held. */
+/* Capacity means capacity: after a barrier has brought back every buffer
+ * retired before the call, one thread gets every buffer not held. */
 void check_capacity(struct run *run, cbm_pool *pool, size_t held);
 
 /* A pool config with the run's overrides applied over the defaults. */

@@ -1,7 +1,7 @@
 /*
  * The allocation paths: cbm_alloc, cbm_free and their bulk forms.
  *
- * An allocation walks down only as far as it must (DESIGN.md, "The layers"):
+ * An allocation walks down only as far as it must (docs/design.md, "Tiers"):
  * the calling CPU's cache; the depot; the freelist; then, only when the
  * whole global tier is empty, the other CPUs' caches (so that capacity means
  * capacity). A free walks the same way down as far as it needs room, and

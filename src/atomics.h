@@ -4,7 +4,7 @@
  * Every shared word is a C11 atomic, read and written through these helpers,
  * whose names carry the memory order. Nothing shared is read or written with
  * plain or volatile accesses: ThreadSanitizer checks C11 atomics, and so the
- * code it checks is the code that ships (DESIGN.md, "ThreadSanitizer").
+ * code it checks is the code that ships (docs/design.md, "Debug pools and sanitizers").
  *
  * Each caller that uses an acquire or a release names, in a comment, the
  * operation it pairs with.

@@ -1,5 +1,5 @@
 /*
- * The NULL decision (DESIGN.md, "A stable view for the NULL decision").
+ * The NULL decision (docs/design.md, "Capacity means capacity").
  *
  * cbm_alloc may return NULL only if, at some instant during the call, every
  * buffer not retired was held by the application. Looking at each place

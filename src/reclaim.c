@@ -8,7 +8,7 @@
  *      and reaches the freelist with one CAS, after a grace period of the
  *      pool's flavor that began after the exchange. So every reader section
  *      that could have seen the buffer before cbm_retire ended before the
- *      buffer can be handed out again (Grace, DESIGN.md).
+ *      buffer can be handed out again (Grace, docs/design.md, "Invariants").
  *  R2. One pass at a time, process-wide (pass_in_flight, under the registry
  *      lock): a pool's batch fields belong to the pass in flight, and a pool
  *      is never unregistered while in one (unregister waits, under the lock,

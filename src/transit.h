@@ -10,7 +10,7 @@
  * word still reads what it read before, a drain whose buffers are already
  * in the depot while the cache's word is not yet released. A dry
  * allocation that looked only at the places would miss them, and give up
- * with buffers free (DESIGN.md, "A stable view for the NULL decision").
+ * with buffers free (docs/design.md, "Capacity means capacity").
  *
  * Invariants:
  *  T1. Every move between places begins (cbm_transit_begin) before the

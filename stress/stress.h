@@ -19,7 +19,7 @@
 
 #include "cbm.h"
 
-/* The invariants of DESIGN.md, plus the API promises stress can check. */
+/* The invariants of docs/design.md, plus the API promises stress can check. */
 enum invariant {
 	INV_EXCLUSIVITY,  /* no buffer held by two holders at once */
 	INV_CONSERVATION, /* every buffer accounted for, exactly once */
@@ -112,7 +112,7 @@ void tracker_pass(struct run *run, struct tracker *t, void *buf, uint32_t from,
 /*
  * The application's own count of the buffers it holds or is asking for,
  * against which a NULL (or -ENOMEM) is judged: "NULL only when the
- * application holds every buffer not retired" (DESIGN.md). A thread
+ * application holds every buffer not retired" (docs/design.md). A thread
  * reserves n before it asks for n buffers and gives the reservation back
  * after it gave the buffers back (or the call failed), so at every instant
  * the buffers the application holds, inside its calls included, number at

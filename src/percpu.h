@@ -70,7 +70,8 @@ enum cbm_percpu_mode {
 #define CBM_CACHE_LOCKS (CBM_CACHE_LOCAL_LOCK | CBM_CACHE_REMOTE_LOCK)
 #define CBM_CACHE_POP ((uint64_t)1 << 32) /* one pop in the word */
 
-/* Byte offset of the slots in a cache; the rseq assembly knows it. */
+/* Byte offset of the slots in a cache; the rseq assembly takes it as an
+ * operand (rseq.h). */
 #define CBM_CACHE_SLOTS_OFFSET 64
 
 /*

@@ -30,18 +30,17 @@
  *    have been half way through; it may then migrate, and its release store
  *    is the only write to the word until it lands.
  *  - A drainer on another CPU (drainers of one cache take turns) sets
- *    REMOTE_LOCK with a CAS from an unlocked word, then fences the cache's CPU with membarrier(
- *    MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, CPU): when it returns, every
- *    sequence that was running there has been aborted, and every later one
- *    sees the bit. A sequence that read the word before the CAS and
- *    committed before the fence overwrote the bit (commits store unlocked
- *    words); the drainer sees the bit gone after the fence and tries again.
- *    The membarrier is also the full barrier that orders the drainer's
- *    accesses after everything the CPU did.
+ *    REMOTE_LOCK with a CAS from an unlocked word, then fences the cache's
+ *    CPU with membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, CPU): when
+ *    it returns, every sequence that was running there has been aborted,
+ *    and every later one sees the bit. A sequence that read the word before
+ *    the CAS and committed before the fence overwrote the bit (commits
+ *    store unlocked words); the drainer sees the bit gone after the fence
+ *    and tries again. The membarrier is also the full barrier that orders
+ *    the drainer's accesses after everything the CPU did.
  *
  * The abort handler is preceded by the signature glibc registered (RSEQ_SIG)
  * inside an undefined-instruction encoding, as the kernel requires.
-
  */
 #ifndef CBM_RSEQ_H
 #define CBM_RSEQ_H
@@ -49,6 +48,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/rseq.h>
 
 #include "compiler.h"
 #include "percpu.h"
@@ -77,19 +77,69 @@ enum cbm_rseq_result {
 #define CBM_HAVE_RSEQ 1
 
 /*
- * Each sequence is one asm statement that always ends at its own end (label
- * 9), reporting its result in ecx (enum cbm_rseq_result) and, for the
- * fast test, in ZF (set exactly when it committed). The non-committing exits (labels 5 and 6 for a
- * cache that is busy, empty or full, or a CPU number out of range; the
- * abort handler at 4) live in a separate section and jump back to 9 with
- * the flags set, so the committing path runs straight through. (This shape
- * needs no asm goto: gcc 12.2 was seen miscompiling asm goto with outputs
- * in an ASan build.)
+ * The shape of a sequence. Labels: 1 start, 2 post-commit, 3 descriptor,
+ * 4 abort handler, 5 bail out, 9 end. The descriptor is 32-byte aligned, as
+ * the ABI requires. The non-committing exits (bailing out for a cache that
+ * is busy, empty or full, or a CPU number out of range; the abort handler,
+ * preceded by its signature) live in a separate section, so the committing
+ * path runs straight through.
  *
- * Labels: 1 start, 2 post-commit, 3 descriptor, 4 abort, 5 bail out,
- * 9 end. The descriptor is 32-byte aligned, as the ABI requires; the abort
- * handler is preceded by RSEQ_SIG inside an undefined-instruction encoding.
+ * pop and lock have outputs, so each is a plain asm statement that always
+ * ends at its own end (label 9), reporting its result in ecx (enum
+ * cbm_rseq_result) and, for the fast test, in ZF (set exactly when it
+ * committed): its exits set both and jump back to 9. They are not asm goto
+ * because gcc 12.2 was seen miscompiling asm goto with outputs in an ASan
+ * build. push has no output, so it is an asm goto whose exits jump to its
+ * C labels; it must stay output-free.
+ *
+ * The assembly spells no constant that C knows: the offsets into struct
+ * rseq, RSEQ_SIG, the slots' offset and the word's masks are "i" operands
+ * (CBM_RSEQ_INPUTS and each sequence's own), and the assertions below check
+ * what the sequences assume of the layouts beyond those constants.
  */
+
+/* The descriptor as the asm lays it out: .long version, flags; .quad
+ * start_ip, post_commit_offset, abort_ip; 32-byte aligned. */
+_Static_assert(offsetof(struct rseq_cs, version) == 0 &&
+		       offsetof(struct rseq_cs, flags) == 4 &&
+		       offsetof(struct rseq_cs, start_ip) == 8 &&
+		       offsetof(struct rseq_cs, post_commit_offset) == 16 &&
+		       offsetof(struct rseq_cs, abort_ip) == 24 &&
+		       _Alignof(struct rseq_cs) == 32,
+	       "struct rseq_cs is laid out as CBM_RSEQ_BEGIN_AT emits it");
+/* cpu_id is read with movl, rseq_cs written with movq. */
+_Static_assert(sizeof(((struct rseq *)0)->cpu_id) == 4 &&
+		       sizeof(((struct rseq *)0)->rseq_cs) == 8,
+	       "struct rseq's fields are the sizes the asm accesses");
+/* The count in the low bits and the lock bits above it, all in the low 32
+ * (pop and lock test them as 32-bit registers, and pop's bound on count - 1
+ * also catches a lock bit); the pops in the high 32 (a pop's carry out of
+ * bit 63 is their wrap). */
+_Static_assert((CBM_CACHE_COUNT_MASK & (CBM_CACHE_COUNT_MASK + 1)) == 0 &&
+		       (CBM_CACHE_LOCKS & CBM_CACHE_COUNT_MASK) == 0 &&
+		       CBM_CACHE_LOCKS > CBM_CACHE_COUNT_MASK &&
+		       CBM_CACHE_POP == (uint64_t)1 << 32,
+	       "the word is laid out as the sequences read it");
+/* The committing path reports DONE with xorl (and ZF set); the exits set
+ * a nonzero result, which clears ZF. */
+_Static_assert(CBM_RSEQ_DONE == 0 && CBM_RSEQ_SLOW != 0 &&
+		       CBM_RSEQ_ABORTED != 0,
+	       "only DONE is zero");
+
+// clang-format off
+/* Operands every sequence takes: where the cache map says the caches are,
+ * and the constants of the rseq ABI. */
+#define CBM_RSEQ_INPUTS(map)                                                   \
+	[rs] "r"((map)->rseq_offset),                                          \
+	[ncpus] "rm"((map)->ncpus),                                            \
+	[cpu_bytes] "rm"((map)->cpu_bytes),                                    \
+	[caches] "rm"((map)->caches),                                          \
+	[cpu_id_off] "i"(offsetof(struct rseq, cpu_id)),                       \
+	[rseq_cs_off] "i"(offsetof(struct rseq, rseq_cs)),                     \
+	[rseq_sig] "i"(RSEQ_SIG)
+
+/* Arm the sequence, read the CPU number (bail out to the label bail when
+ * it is out of range) and leave the CPU's first cache in rax. */
 #define CBM_RSEQ_BEGIN_AT(bail)                                                \
 	".pushsection __rseq_cs, \"aw\"\n\t"                                   \
 	".balign 32\n\t"                                                       \
@@ -98,9 +148,9 @@ enum cbm_rseq_result {
 	".quad 1f, 2f - 1f, 4f\n\t"                                            \
 	".popsection\n\t"                                                      \
 	"leaq 3b(%%rip), %%rax\n\t"                                            \
-	"movq %%rax, %%fs:8(%[rs])\n\t"                                        \
+	"movq %%rax, %%fs:%c[rseq_cs_off](%[rs])\n\t"                          \
 	"1:\n\t"                                                               \
-	"movl %%fs:4(%[rs]), %%eax\n\t"                                        \
+	"movl %%fs:%c[cpu_id_off](%[rs]), %%eax\n\t"                           \
 	"cmpl %[ncpus], %%eax\n\t"                                             \
 	"jae " bail "\n\t"                                                     \
 	"imulq %[cpu_bytes], %%rax\n\t"                                        \
@@ -109,29 +159,39 @@ enum cbm_rseq_result {
 /* The sequences that report through ecx bail out to label 5. */
 #define CBM_RSEQ_BEGIN CBM_RSEQ_BEGIN_AT("5f")
 
+/* The out-of-line exits, after post_commit: bail_exit (instructions, with
+ * their labels), then the abort handler, label 4, running abort_exit.
+ * 0f b9 3d is ud1 disp32(%rip), %edi: the signature is its displacement,
+ * so that a jump into it would trap. */
+#define CBM_RSEQ_EXITS(bail_exit, abort_exit)                                  \
+	".pushsection __rseq_failure, \"ax\"\n\t"                              \
+	bail_exit                                                              \
+	".byte 0x0f, 0xb9, 0x3d\n\t"                                           \
+	".long %c[rseq_sig]\n\t"                                               \
+	"4:\n\t"                                                               \
+	abort_exit                                                             \
+	".popsection\n\t"
+
 /* After the commit: ecx = CBM_RSEQ_DONE (0, and ZF set); the exits, out
  * of line, set CBM_RSEQ_SLOW or CBM_RSEQ_ABORTED (and clear ZF). */
 #define CBM_RSEQ_END                                                           \
 	"2:\n\t"                                                               \
 	"xorl %%ecx, %%ecx\n\t"                                                \
 	"9:\n\t"                                                               \
-	".pushsection __rseq_failure, \"ax\"\n\t"                              \
-	"5:\n\t"                                                               \
-	"movl $1, %%ecx\n\t"                                                   \
-	"testl %%ecx, %%ecx\n\t"                                               \
-	"jmp 9b\n\t"                                                           \
-	".byte 0x0f, 0xb9, 0x3d\n\t"                                           \
-	".long 0x53053053\n\t"                                                 \
-	"4:\n\t"                                                               \
-	"movl $2, %%ecx\n\t"                                                   \
-	"testl %%ecx, %%ecx\n\t"                                               \
-	"jmp 9b\n\t"                                                           \
-	".popsection\n\t"
+	CBM_RSEQ_EXITS(                                                        \
+		"5:\n\t"                                                       \
+		"movl %[slow_result], %%ecx\n\t"                               \
+		"testl %%ecx, %%ecx\n\t"                                       \
+		"jmp 9b\n\t",                                                  \
+		"movl %[aborted_result], %%ecx\n\t"                            \
+		"testl %%ecx, %%ecx\n\t"                                       \
+		"jmp 9b\n\t")
 
-#define CBM_RSEQ_MAP_INPUTS(map)                                               \
-	[rs] "r"((map)->rseq_offset), [ncpus] "rm"((map)->ncpus),              \
-		[cpu_bytes] "rm"((map)->cpu_bytes),                            \
-		[caches] "rm"((map)->caches)
+/* The operands CBM_RSEQ_END needs besides CBM_RSEQ_INPUTS. */
+#define CBM_RSEQ_END_INPUTS                                                    \
+	[slow_result] "i"(CBM_RSEQ_SLOW),                                      \
+	[aborted_result] "i"(CBM_RSEQ_ABORTED)
+// clang-format on
 
 /*
  * Pop one buffer from the calling CPU's cache into *buf. Commit: the word,
@@ -146,25 +206,31 @@ cbm_rseq_pop(const struct cbm_cache_map *map, void **buf)
 	bool done;
 	void *out;
 
+	// clang-format off
 	__asm__ volatile(
 		CBM_RSEQ_BEGIN
 		"movq (%%rax), %%rdx\n\t"
-		/* count - 1, unsigned: above 0x3ffffffe when the count is 0
-		 * or a lock bit is set */
+		/* count - 1, unsigned: above COUNT_MASK - 1 when the count
+		 * is 0 or a lock bit is set */
 		"leal -1(%%rdx), %%ecx\n\t"
-		"cmpl $0x3ffffffe, %%ecx\n\t"
+		"cmpl %[count_max], %%ecx\n\t"
 		"ja 5f\n\t"
-		"movq 64(%%rax,%%rcx,8), %[out]\n\t"
-		/* count - 1, pops + 1: add 2^32 - 1. A carry out of bit 63
-		 * means the pops would wrap: bail out, the slow path folds. */
-		"movl $0xffffffff, %%ecx\n\t"
+		"movq %c[slots_off](%%rax,%%rcx,8), %[out]\n\t"
+		/* count - 1, pops + 1: add POP - 1 (2^32 - 1). A carry out of
+		 * bit 63 means the pops would wrap: bail out, the slow path
+		 * folds. */
+		"movl %[pop_delta], %%ecx\n\t"
 		"addq %%rcx, %%rdx\n\t"
 		"jc 5f\n\t"
 		"movq %%rdx, (%%rax)\n\t" /* commit */
 		CBM_RSEQ_END
 		: [out] "=&r"(out), "=@ccz"(done), "=&c"(result)
-		: CBM_RSEQ_MAP_INPUTS(map)
+		: CBM_RSEQ_INPUTS(map), CBM_RSEQ_END_INPUTS,
+		  [count_max] "i"(CBM_CACHE_COUNT_MASK - 1),
+		  [slots_off] "i"(CBM_CACHE_SLOTS_OFFSET),
+		  [pop_delta] "i"(CBM_CACHE_POP - 1)
 		: "rax", "rdx", "memory");
+	// clang-format on
 	*buf = out;
 	return cbm_likely(done) ? CBM_RSEQ_DONE : (enum cbm_rseq_result)result;
 }
@@ -172,34 +238,34 @@ cbm_rseq_pop(const struct cbm_cache_map *map, void **buf)
 /*
  * Push one buffer on the calling CPU's cache. Its slot is written first,
  * above the count (harmless if aborted); commit: the word, count one
- * higher. The limit, 2 x mag_size, is below 2^30, so a lock bit fails the
- * compare. With no result but its exit, this one is an asm goto (no
- * outputs): the committing path falls through to return DONE.
+ * higher. The limit, 2 x mag_size, is far below LOCAL_LOCK, so a lock bit
+ * fails the compare. An asm goto, so it has no outputs (see above): the
+ * committing path falls through to return DONE.
  */
 static inline enum cbm_rseq_result
 cbm_rseq_push(const struct cbm_cache_map *map, void *buf)
 {
+	// clang-format off
 	__asm__ goto(
-		CBM_RSEQ_BEGIN_AT(
-			"%l[slow]") "movq (%%rax), %%rdx\n\t"
-				    "cmpl %[limit], %%edx\n\t"
-				    "jae %l[slow]\n\t"
-				    "movl %%edx, %%ecx\n\t"
-				    "movq %[buf], 64(%%rax,%%rcx,8)\n\t"
-				    "addq $1, %%rdx\n\t"
-				    "movq %%rdx, (%%rax)\n\t" /* commit */
-				    "2:\n\t"
-				    ".pushsection __rseq_failure, \"ax\"\n\t"
-				    ".byte 0x0f, 0xb9, 0x3d\n\t"
-				    ".long 0x53053053\n\t"
-				    "4:\n\t"
-				    "jmp %l[aborted]\n\t"
-				    ".popsection\n\t"
+		CBM_RSEQ_BEGIN_AT("%l[slow]")
+		"movq (%%rax), %%rdx\n\t"
+		"cmpl %[limit], %%edx\n\t"
+		"jae %l[slow]\n\t"
+		"movl %%edx, %%ecx\n\t"
+		"movq %[buf], %c[slots_off](%%rax,%%rcx,8)\n\t"
+		"addq $1, %%rdx\n\t"
+		"movq %%rdx, (%%rax)\n\t" /* commit */
+		"2:\n\t"
+		CBM_RSEQ_EXITS(
+			"",
+			"jmp %l[aborted]\n\t")
 		:
-		: CBM_RSEQ_MAP_INPUTS(map), [limit] "rm"(map->slots),
-		  [buf] "r"(buf)
+		: CBM_RSEQ_INPUTS(map), [limit] "rm"(map->slots),
+		  [buf] "r"(buf),
+		  [slots_off] "i"(CBM_CACHE_SLOTS_OFFSET)
 		: "rax", "rcx", "rdx", "memory", "cc"
 		: slow, aborted);
+	// clang-format on
 	return CBM_RSEQ_DONE;
 slow:
 	return CBM_RSEQ_SLOW;
@@ -221,16 +287,22 @@ cbm_rseq_lock(const struct cbm_cache_map *map, struct cbm_cpu_cache **cache,
 	char *c;       /* rax: the cache, as the sequence computed it */
 	uint64_t word; /* rdx: the word, as read */
 
-	__asm__ volatile(CBM_RSEQ_BEGIN "movq (%%rax), %%rdx\n\t"
-					"testl $0xc0000000, %%edx\n\t"
-					"jnz 5f\n\t"
-					"movq %%rdx, %%rcx\n\t"
-					"orq $0x40000000, %%rcx\n\t"
-					"movq %%rcx, (%%rax)\n\t" /* commit */
-			 CBM_RSEQ_END
-			 : "=&a"(c), "=&d"(word), "=@ccz"(done), "=&c"(result)
-			 : CBM_RSEQ_MAP_INPUTS(map)
-			 : "memory");
+	// clang-format off
+	__asm__ volatile(
+		CBM_RSEQ_BEGIN
+		"movq (%%rax), %%rdx\n\t"
+		"testl %[locks], %%edx\n\t"
+		"jnz 5f\n\t"
+		"movq %%rdx, %%rcx\n\t"
+		"orq %[local_lock], %%rcx\n\t"
+		"movq %%rcx, (%%rax)\n\t" /* commit */
+		CBM_RSEQ_END
+		: "=&a"(c), "=&d"(word), "=@ccz"(done), "=&c"(result)
+		: CBM_RSEQ_INPUTS(map), CBM_RSEQ_END_INPUTS,
+		  [locks] "i"(CBM_CACHE_LOCKS),
+		  [local_lock] "i"(CBM_CACHE_LOCAL_LOCK)
+		: "memory");
+	// clang-format on
 	*cache = (struct cbm_cpu_cache *)(void *)c;
 	*w = word;
 	return cbm_likely(done) ? CBM_RSEQ_DONE : (enum cbm_rseq_result)result;

@@ -14,7 +14,12 @@
  * the error handler (cbm_set_error_handler). The default handler prints the
  * pool's name, the pointer and what was wrong on stderr, then aborts, except
  * for CBM_ERR_LEAK, where it prints and returns. When a handler returns, the
- * offending pointer is never put back into the pool.
+ * offending pointer is never put back into the pool. A NULL pool is such an
+ * error in every call that acts on a pool (CBM_ERR_BAD_ARG, then the call's
+ * own failure: NULL with errno EINVAL, -EINVAL, or nothing); the exceptions
+ * are cbm_pool_destroy(NULL), a no-op as free(NULL) is, and the queries
+ * cbm_block_size, cbm_capacity and cbm_pool_name, which answer 0 or
+ * "(none)" so that messages can use them.
  *
  * Threads. Every call may be made from any thread at the same time as any
  * other call, except cbm_pool_destroy(), which the caller must order after
@@ -37,8 +42,22 @@ extern "C" {
 
 #if defined(__GNUC__)
 #define CBM_API __attribute__((visibility("default")))
+/* A result that ignoring is a bug (a pool that was never made, buffers
+ * never taken). */
+#define CBM_NODISCARD __attribute__((warn_unused_result))
 #else
 #define CBM_API
+#define CBM_NODISCARD
+#endif
+/* cbm_alloc returns memory no other pointer reaches, to be given back with
+ * cbm_free (gcc 11 and later then warn when it goes to free() instead). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define CBM_ALLOCATOR(dealloc, arg)                                            \
+	__attribute__((malloc, malloc(dealloc, arg)))
+#elif defined(__GNUC__)
+#define CBM_ALLOCATOR(dealloc, arg) __attribute__((malloc))
+#else
+#define CBM_ALLOCATOR(dealloc, arg)
 #endif
 
 /* A pool of fixed-size buffers. Opaque: its layout is private. */
@@ -50,7 +69,7 @@ struct rcu_flavor_struct;
 
 /* Keep a state per buffer and a guard zone after each buffer: detects double
  * free (CBM_ERR_DOUBLE_FREE) and writes past the end (CBM_ERR_OVERFLOW). Costs
- * one atomic exchange per alloc and per free, and the guard zone. */
+ * one compare-and-swap per alloc and per free, and the guard zone. */
 #define CBM_POOL_DEBUG (1u << 0)
 /* Ask for huge pages for the arena: explicit 2 MiB pages if the system has
  * them reserved, else transparent huge pages. Falls back silently. */
@@ -171,7 +190,8 @@ typedef void (*cbm_error_fn)(void *arg, const cbm_pool *pool, int err,
  * (pages are touched on first use), and O(capacity) to link the freelist.
  * Any thread.
  */
-CBM_API int cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out);
+CBM_NODISCARD CBM_API int cbm_pool_create(const cbm_pool_config *cfg,
+					  cbm_pool **out);
 
 /*
  * Destroy a pool and unmap its arena. Buffers still held are reported once
@@ -196,7 +216,8 @@ CBM_API void cbm_pool_destroy(cbm_pool *pool);
  * O(CPUs) per look, and it may wait for a thread preempted inside another
  * CPU's cache or in the middle of a move. Any thread.
  */
-CBM_API void *cbm_alloc(cbm_pool *pool);
+CBM_API void cbm_free(cbm_pool *pool, void *buf);
+CBM_ALLOCATOR(cbm_free, 2) CBM_API void *cbm_alloc(cbm_pool *pool);
 
 /*
  * Give back a buffer obtained from this pool. NULL is a no-op. A pointer that
@@ -215,7 +236,7 @@ CBM_API void cbm_free(cbm_pool *pool, void *buf);
  * n > 0. n == 0 returns 0. Cost: O(n), magazines are copied whole where they
  * can be. Any thread.
  */
-CBM_API int cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n);
+CBM_NODISCARD CBM_API int cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n);
 
 /*
  * Give back n buffers. Each bad pointer goes to the error handler and is
@@ -236,8 +257,8 @@ CBM_API size_t cbm_block_size(const cbm_pool *pool);
 CBM_API size_t cbm_capacity(const cbm_pool *pool);
 
 /*
- * Fill *out with a snapshot (see cbm_stats). Returns 0, or -EINVAL for a
- * NULL argument. Cost: O(CPUs); takes no lock; any thread. It reads again
+ * Fill *out with a snapshot (see cbm_stats). Returns 0, or -EINVAL (and the
+ * error handler) for a NULL argument. Cost: O(CPUs); takes no lock; any thread. It reads again
  * when buffers moved between tiers under it, and waits (at most about 100
  * ms, then gives its last reading) for a move in flight.
  */
@@ -246,7 +267,8 @@ CBM_API int cbm_pool_stats(const cbm_pool *pool, cbm_stats *out);
 /*
  * Drain every CPU's cache into the global tier, so that memory cached on
  * CPUs the application no longer runs on is available everywhere. Returns
- * the number of buffers moved (>= 0), or -EINVAL for NULL. Cost: O(CPUs x
+ * the number of buffers moved (>= 0), or -EINVAL (and the error handler) for
+ * NULL. Cost: O(CPUs x
  * magazine_size); waits for a thread that is preempted inside a CPU's cache
  * to leave it. Any thread.
  */
@@ -257,7 +279,8 @@ CBM_API int cbm_pool_trim(cbm_pool *pool);
  * place (freelist, depot, a CPU cache, the retired list) or held, and the
  * held count agrees with the counters; in a debug pool, each buffer's state
  * agrees with where it was found. Returns 0 when all holds, -EUCLEAN when
- * something does not (and prints what to stderr), -EINVAL for NULL, -ENOMEM
+ * something does not (and prints what to stderr), -EINVAL (and the error
+ * handler) for NULL, -ENOMEM
  * when its scratch bitmap cannot be allocated. The caller must guarantee that
  * no other call on this pool runs meanwhile. Cost: O(capacity). For tests.
  */

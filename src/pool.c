@@ -283,8 +283,11 @@ cbm_pool_trim(cbm_pool *pool)
 {
 	size_t moved;
 
-	if (pool == NULL)
+	if (cbm_unlikely(pool == NULL)) {
+		cbm_report(NULL, CBM_ERR_BAD_ARG, NULL,
+			   "cbm_pool_trim: NULL pool");
 		return -EINVAL;
+	}
 	moved = cbm_caches_drain(pool, false, &pool->trims);
 	return moved > INT32_MAX ? INT32_MAX : (int)moved;
 }

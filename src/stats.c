@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "global.h"
 #include "pool.h"
 #include "reclaim.h"
@@ -128,8 +129,12 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 	uint64_t deadline = 0;
 	unsigned spins = 0;
 
-	if (pool == NULL || out == NULL)
+	if (cbm_unlikely(pool == NULL || out == NULL)) {
+		cbm_report(pool, CBM_ERR_BAD_ARG, NULL,
+			   "cbm_pool_stats: NULL %s",
+			   pool == NULL ? "pool" : "snapshot");
 		return -EINVAL;
+	}
 	for (unsigned tries = 0;;) {
 		uint64_t t = cbm_transit_read_begin(&pool->transit);
 		bool waited_enough = false;

@@ -248,6 +248,11 @@ audit(void *arg)
 int
 cbm_pool_verify(const cbm_pool *pool)
 {
+	if (pool == NULL) {
+		cbm_report(NULL, CBM_ERR_BAD_ARG, NULL,
+			   "cbm_pool_verify: NULL pool");
+		return -EINVAL;
+	}
 	return cbm_verify(pool, true);
 }
 

@@ -217,7 +217,7 @@ CBM_API void cbm_pool_destroy(cbm_pool *pool);
  * CPU's cache or in the middle of a move. Any thread.
  */
 CBM_API void cbm_free(cbm_pool *pool, void *buf);
-CBM_ALLOCATOR(cbm_free, 2) CBM_API void *cbm_alloc(cbm_pool *pool);
+CBM_API void *cbm_alloc(cbm_pool *pool) CBM_ALLOCATOR(cbm_free, 2);
 
 /*
  * Give back a buffer obtained from this pool. NULL is a no-op. A pointer that

@@ -27,7 +27,8 @@
  * with it, or start after it), and cbm_pool_verify(), which needs a quiescent
  * pool. No call blocks on another thread's progress unless its comment says
  * so. No call is async-signal-safe: a signal handler must not call into the
- * library (it could wait for a cache its own thread holds).
+ * library (it could wait for a cache its own thread holds, or for buffers
+ * its own thread is moving between tiers).
  */
 #ifndef CBM_H
 #define CBM_H

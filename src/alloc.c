@@ -45,9 +45,11 @@ report_bad_pool(const char *op)
  * the global tier, and when that is empty, drain other CPUs' caches into it
  * and try again. Give up only when the pool was seen dry (dry.c): a drain
  * that lost its race, a magazine in transit, a refill not yet published
- * all send it round again, so that capacity means capacity. Lock-free:
- * each round that finds nothing but is not dry either follows another
- * thread's progress (a buffer that moved, or a move that ended).
+ * all send it round again, so that capacity means capacity. It waits only
+ * for moves in flight (a preempted mover delays it, as a preempted cache
+ * holder delays a drain); every other round that finds nothing but is not
+ * dry follows another thread's progress (a buffer that moved, or a move
+ * that ended).
  */
 static CBM_NOINLINE void *
 alloc_uncached(struct cbm_pool *pool)

@@ -50,14 +50,18 @@ struct collect {
 static bool
 collect_empty(const struct cbm_pool *pool, struct collect *c)
 {
-	c->freelist_head = cbm_load_relaxed_u64(&pool->freelist.head);
-	c->full_head = cbm_load_relaxed_u64(&pool->depot.full.head);
+	/* Acquire loads, each pairing with the release that wrote what it
+	 * reads: a push into a place looked at later that happened before a
+	 * pop seen here is then seen too (D1 needs the looks in order on
+	 * machines that reorder loads; on x86-64 they cost nothing). */
+	c->freelist_head = cbm_load_acquire_u64(&pool->freelist.head);
+	c->full_head = cbm_load_acquire_u64(&pool->depot.full.head);
 	if ((uint32_t)c->freelist_head != CBM_NIL ||
 	    (uint32_t)c->full_head != CBM_NIL)
 		return false;
 	c->pops = 0;
 	for (unsigned i = 0; i < pool->ncaches; i++) {
-		uint64_t w = cbm_load_relaxed_u64(&cbm_cache_at(pool, i)->word);
+		uint64_t w = cbm_load_acquire_u64(&cbm_cache_at(pool, i)->word);
 
 		if (cbm_word_count(w) != 0)
 			return false;

@@ -6,6 +6,7 @@
 
 #include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #include <ck_pr.h>
 
@@ -128,16 +129,33 @@ cbm_cache_drain_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
 	return moved;
 }
 
+/* cbm_spin_wait: pauses, then yields, then sleeps. */
+#define SPINS_PAUSE 64
+#define SPINS_YIELD 128
+
 void
 cbm_spin_wait(unsigned *spins)
 {
+	unsigned n = ++*spins;
+
 	/* The thread waited for may be preempted on the very CPU we spin on:
 	 * spin briefly (ck_pr_stall is the pause instruction, it touches no
-	 * memory), then give the CPU away so that it can finish. */
-	if (++*spins < 64)
+	 * memory), then give the CPU away so that it can finish; and if it
+	 * still has not, sleep, doubling up to a millisecond: sched_yield
+	 * never hands the CPU to a thread of a lower scheduling class, which
+	 * a real-time waiter would otherwise starve. */
+	if (n < SPINS_PAUSE) {
 		ck_pr_stall();
-	else
+	} else if (n < SPINS_YIELD) {
 		sched_yield();
+	} else {
+		unsigned k = n - SPINS_YIELD;
+		struct timespec ts = {
+			.tv_nsec = 1000L << (k < 10 ? k : 10),
+		};
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 uint64_t

@@ -228,7 +228,8 @@ cbm_cache_release_moved(struct cbm_cpu_cache *c, uint64_t w,
 }
 
 /* One step of waiting for another thread (a cache's holder, a move in
- * flight): a pause at first, then sched_yield. *spins starts at 0. */
+ * flight): a pause at first, then sched_yield, then sleeps of up to a
+ * millisecond. *spins starts at 0. */
 void cbm_spin_wait(unsigned *spins);
 
 /*

@@ -223,6 +223,8 @@ reclaim_main(void *arg)
 {
 	unsigned generation = (unsigned)(uintptr_t)arg;
 
+	/* Its moves are the ones stats may wait for (transit.h, T4). */
+	cbm_mover = CBM_MOVER_RECLAIMER;
 	pthread_mutex_lock(&R.lock);
 	while (R.generation == generation) {
 		uint64_t got = 0;

@@ -13,13 +13,13 @@
  * between two looks at the word that show nothing moved and nothing in
  * flight is one consistent state (T2); a snapshot that raced a move is read
  * again. While application calls run, their own moves and pops make it
- * approximate (bounded retries, then the last reading).
+ * approximate: it retries a few times around their moves, never waits for
+ * them, and then gives its last reading.
  */
 #include "stats.h"
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "check.h"
 #include "global.h"
@@ -76,20 +76,9 @@ cbm_stats_held(const struct cbm_pool *pool)
 	return held(t.allocs, t.frees + retires(pool), pool->capacity);
 }
 
-/* How often a snapshot is read again while moves keep ending under it,
- * and how long it waits for a move in flight (a mover preempted mid-move
- * on a loaded machine is back well within it). */
-#define SNAPSHOT_TRIES 1000
-#define SNAPSHOT_WAIT_NS 100000000
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+/* How often a snapshot is read again while the application moves buffers
+ * under it: then it is approximate anyway, and must not cost much. */
+#define SNAPSHOT_TRIES 16
 
 static void
 read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
@@ -126,7 +115,6 @@ read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
 int
 cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 {
-	uint64_t deadline = 0;
 	unsigned spins = 0;
 
 	if (cbm_unlikely(pool == NULL || out == NULL)) {
@@ -135,23 +123,19 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 			   pool == NULL ? "pool" : "snapshot");
 		return -EINVAL;
 	}
-	for (unsigned tries = 0;;) {
+	for (unsigned tries = 1;; tries++) {
 		uint64_t t = cbm_transit_read_begin(&pool->transit);
-		bool waited_enough = false;
 
-		if (cbm_transit_in_flight(t) != 0) {
-			/* Let the mover finish, within reason. */
-			if (deadline == 0)
-				deadline = now_ns() + SNAPSHOT_WAIT_NS;
-			waited_enough = spins >= 64 && now_ns() >= deadline;
-			if (!waited_enough) {
-				cbm_spin_wait(&spins);
-				continue;
-			}
+		/* The reclamation thread's moves end without waiting for
+		 * anyone (transit.h, T4): wait them out, however long its
+		 * thread is kept off the CPU. */
+		if (cbm_transit_reclaimer_moving(t)) {
+			cbm_spin_wait(&spins);
+			continue;
 		}
 		read_snapshot(pool, out);
 		if (cbm_transit_read_end(&pool->transit, t) ||
-		    ++tries >= SNAPSHOT_TRIES || waited_enough)
+		    tries >= SNAPSHOT_TRIES)
 			return 0;
 	}
 }

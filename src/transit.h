@@ -19,16 +19,23 @@
  *      released). Moves between the application and one place (a pop, a
  *      push, a free straight onto the freelist) are not moves in this
  *      sense: the fast path never begins one and pays nothing.
- *  T2. The word: low 32 bits, moves in flight; high 32 bits, how many
- *      moves that moved something have ended. So two reads that return the
- *      same word with no move in flight bracket an interval in which no
- *      buffer was in transit and none went from one place to another (up
- *      to 2^32 moves between the reads).
+ *  T2. The word: low 32 bits, moves in flight (bits 0-23 the
+ *      application's calls', bits 24-31 the reclamation thread's); high 32
+ *      bits, how many moves that moved something have ended. So two reads
+ *      that return the same word with no move in flight bracket an interval
+ *      in which no buffer was in transit and none went from one place to
+ *      another (up to 2^32 moves between the reads).
  *  T3. A move that begins and then finds nothing to move ends without
  *      counting (cbm_transit_end with moved false): it changed nothing a
  *      reader can see, and dry allocations probing an empty pool then never
  *      disturb each other's views. Movers look before they begin, so on an
  *      empty pool they do not even do that.
+ *  T4. The reclamation thread's moves never wait for anything while in
+ *      flight (each begins after it took what it needs: a cache, the batch),
+ *      so a reader may wait for them without a bound; the application's
+ *      may last as long as their thread is preempted, so a reader that
+ *      must not block (stats) only retries a few times around them. Which
+ *      kind a move is comes from the thread that makes it (cbm_mover).
  *
  * Memory order: begin is a relaxed increment followed by a release fence,
  * so a reader that sees any effect of the move (through an acquire of the
@@ -56,7 +63,14 @@ struct cbm_transit {
 };
 
 #define CBM_TRANSIT_IN_FLIGHT 0xffffffffu
+#define CBM_TRANSIT_BY_RECLAIMER 0xff000000u
 #define CBM_TRANSIT_ENDED ((uint64_t)1 << 32)
+
+/* What one move in flight adds to the word: 1 for the application's calls,
+ * 1 << 24 on the reclamation thread (set there at its start, T4). */
+extern _Thread_local uint32_t cbm_mover;
+#define CBM_MOVER_APPLICATION 1u
+#define CBM_MOVER_RECLAIMER (1u << 24)
 
 static inline void
 cbm_transit_init(struct cbm_transit *t)
@@ -82,9 +96,9 @@ static inline void
 cbm_transit_begin(struct cbm_transit *t)
 {
 #ifdef CBM_TSAN
-	atomic_fetch_add(&t->word, 1);
+	atomic_fetch_add(&t->word, cbm_mover);
 #else
-	cbm_fetch_add_relaxed_u64(&t->word, 1);
+	cbm_fetch_add_relaxed_u64(&t->word, cbm_mover);
 	/* Release: pairs with the reader's acquire fence in read_end (the
 	 * source's change is only seen with the move in flight). */
 	atomic_thread_fence(memory_order_release);
@@ -98,7 +112,7 @@ cbm_transit_end(struct cbm_transit *t, bool moved)
 {
 	/* Release: pairs with the acquire in read_begin. */
 	atomic_fetch_add_explicit(&t->word,
-				  moved ? CBM_TRANSIT_ENDED - 1 : (uint64_t)-1,
+				  (moved ? CBM_TRANSIT_ENDED : 0) - cbm_mover,
 				  memory_order_release);
 }
 
@@ -106,6 +120,13 @@ static inline uint32_t
 cbm_transit_in_flight(uint64_t word)
 {
 	return (uint32_t)word & CBM_TRANSIT_IN_FLIGHT;
+}
+
+/* Moves in flight on the reclamation thread (T4). */
+static inline bool
+cbm_transit_reclaimer_moving(uint64_t word)
+{
+	return ((uint32_t)word & CBM_TRANSIT_BY_RECLAIMER) != 0;
 }
 
 /* A reader's first look: the word, with acquire (pairs with end). */

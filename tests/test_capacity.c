@@ -416,7 +416,9 @@ stats_are_exact_while_an_idle_drain_is_half_done(void **state)
 	cbm_free_bulk(pool, b, MAG);
 	assert_true(wait_paused());
 	assert_int_equal(pthread_create(&t, NULL, stats_main, &s), 0);
-	usleep(30 * 1000);
+	/* Longer than any deadline would be: the thread's moves are waited
+	 * out whatever keeps it off the CPU (transit.h, T4). */
+	usleep(300 * 1000);
 	let_go();
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_exact(&s.st, CAP - MAG);

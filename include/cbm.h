@@ -232,7 +232,9 @@ CBM_API void cbm_free(cbm_pool *pool, void *buf);
  * Take n buffers into bufs[0..n-1], all or nothing. Returns 0, or -ENOMEM
  * with no buffer taken (the contents of bufs are then unspecified) when fewer
  * than n are free: it took what it could and, as cbm_alloc would, saw the
- * pool dry at an instant during the call, then gave back what it took; or
+ * pool dry at an instant during the call, then gave back what it took.
+ * While it gathers, other allocations wait for it rather than see the
+ * buffers it holds missing, and two that gather at once take turns; or
  * -EINVAL (and the error handler) when pool is NULL or bufs is NULL with
  * n > 0. n == 0 returns 0. Cost: O(n), magazines are copied whole where they
  * can be. Any thread.

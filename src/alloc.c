@@ -50,14 +50,20 @@ report_bad_pool(const char *op)
  * holder delays a drain); every other round that finds nothing but is not
  * dry follows another thread's progress (a buffer that moved, or a move
  * that ended).
+ *
+ * own: what the caller's own move in flight adds to the transit word (a
+ * bulk allocation gathering, dry.c D3), or 0. A caller with a move of its
+ * own is never made to wait for another application call's (D4): it gets
+ * NULL with *rival set, and must give back what it holds and start over.
  */
 static CBM_NOINLINE void *
-alloc_uncached(struct cbm_pool *pool)
+alloc_uncached(struct cbm_pool *pool, uint32_t own, bool *rival)
 {
 	unsigned spins = 0;
 
 	for (;;) {
 		void *buf = cbm_global_alloc_one(pool);
+		enum cbm_seen seen;
 
 		CBM_YIELD_POINT();
 		if (buf != NULL) {
@@ -68,11 +74,17 @@ alloc_uncached(struct cbm_pool *pool)
 			break;
 		if (cbm_caches_drain(pool, true, &pool->steals) > 0)
 			continue;
-		if (CBM_PLANTED(CBM_PLANT_NO_STABLE_VIEW) ||
-		    cbm_pool_seen_dry(pool))
+		seen = CBM_PLANTED(CBM_PLANT_NO_STABLE_VIEW)
+			       ? CBM_SEEN_DRY
+			       : cbm_pool_look_dry(pool, own);
+		if (seen == CBM_SEEN_DRY)
 			break;
-		/* A move in flight (dry.c): let its thread finish. */
-		cbm_spin_wait(&spins);
+		if (seen == CBM_SEEN_RIVAL) {
+			*rival = true;
+			return NULL;
+		}
+		if (seen == CBM_SEEN_MOVING)
+			cbm_spin_wait(&spins); /* let the mover finish */
 	}
 	/* Dry: have retired buffers come back soon. */
 	if (cbm_reclaim_pending(pool) > 0)
@@ -127,7 +139,7 @@ take_held(struct cbm_pool *pool)
 		cbm_reclaim_restart();
 	c = hold_current(pool, &w);
 	if (cbm_unlikely(c == NULL))
-		return alloc_uncached(pool);
+		return alloc_uncached(pool, 0, NULL);
 	/* Stress builds: as if preempted while holding the cache. */
 	CBM_YIELD_POINT();
 	buf = cbm_cache_pop_held(c, &w);
@@ -135,7 +147,7 @@ take_held(struct cbm_pool *pool)
 	    cbm_cache_refill_held(pool, c, &w, &moving))
 		buf = cbm_cache_pop_held(c, &w);
 	cbm_cache_release_moved(c, w, &pool->transit, moving);
-	return cbm_likely(buf != NULL) ? buf : alloc_uncached(pool);
+	return cbm_likely(buf != NULL) ? buf : alloc_uncached(pool, 0, NULL);
 }
 
 /* Take one buffer without the sanitizer and debug bookkeeping. */
@@ -409,21 +421,25 @@ cbm_free(cbm_pool *pool, void *buf)
 	free_other(pool, buf, r);
 }
 
-int
-cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
+/*
+ * Take n buffers, all or nothing: 0, -ENOMEM, or -EAGAIN when another
+ * application call was gathering too (dry.c, D4) and everything taken has
+ * gone back. Served from the CPU's cache alone when it holds n; otherwise
+ * what it holds while it looks for the rest is in a move of its own (D3),
+ * which ends when all n are the caller's or all went back.
+ */
+static int
+take_bulk(struct cbm_pool *pool, void **bufs, size_t n)
 {
+	bool moving = false, gathering, rival = false;
 	struct cbm_cpu_cache *c;
-	bool moving = false;
 	size_t got = 0;
 	uint64_t w;
 
-	if (cbm_unlikely(pool == NULL || (bufs == NULL && n > 0))) {
-		cbm_report(pool, CBM_ERR_BAD_ARG, NULL,
-			   "cbm_alloc_bulk: NULL %s",
-			   pool == NULL ? "pool" : "array");
-		return -EINVAL;
-	}
-	c = n > 0 ? hold_current(pool, &w) : NULL;
+	c = hold_current(pool, &w);
+	gathering = c == NULL || cbm_word_count(w) < n;
+	if (gathering)
+		cbm_transit_begin(&pool->transit); /* D3 */
 	if (c != NULL) {
 		/* Copy whole runs off the top of the cache, refilling it as
 		 * the single-buffer path would. */
@@ -443,8 +459,10 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 		}
 		cbm_cache_release_moved(c, w, &pool->transit, moving);
 	}
+	if (got > 0 && got < n)
+		CBM_YIELD_AT(CBM_SITE_BULK_GATHERING);
 	while (got < n) {
-		void *buf = alloc_uncached(pool);
+		void *buf = alloc_uncached(pool, CBM_MOVER_APPLICATION, &rival);
 
 		if (buf == NULL)
 			break;
@@ -452,9 +470,37 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 	}
 	if (got < n) {
 		/* All or nothing: what was taken goes back untouched. */
+		CBM_YIELD_AT(CBM_SITE_BULK_GIVING_BACK);
 		put_back(pool, bufs, got);
+	}
+	if (gathering)
+		cbm_transit_end(&pool->transit, got > 0);
+	if (got == n)
+		return 0;
+	return rival ? -EAGAIN : -ENOMEM;
+}
+
+int
+cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
+{
+	unsigned spins = 0;
+	int rc;
+
+	if (cbm_unlikely(pool == NULL || (bufs == NULL && n > 0))) {
+		cbm_report(pool, CBM_ERR_BAD_ARG, NULL,
+			   "cbm_alloc_bulk: NULL %s",
+			   pool == NULL ? "pool" : "array");
+		return -EINVAL;
+	}
+	if (n == 0)
+		return 0;
+	/* Two gatherers that saw each other both gave back: start over, one
+	 * after the other as backing off spreads them. */
+	while ((rc = take_bulk(pool, bufs, n)) == -EAGAIN)
+		cbm_spin_wait(&spins);
+	if (rc != 0) {
 		cbm_fetch_add_relaxed_u64(&pool->alloc_failures, 1);
-		return -ENOMEM;
+		return rc;
 	}
 	if (cbm_likely(!(pool->fast & CBM_FAST_BOOKKEEPING)))
 		return 0;

@@ -26,15 +26,23 @@
  *      no copy of each word, only two sums, so the collect takes no memory
  *      whatever the number of CPUs. (Exceptions: 2^32 operations on one
  *      place between two reads, or a wrap of the word's pop field.)
- *  D3. Buffers inside a call of the application (a bulk allocation that
- *      will give back what it took, a free that has not pushed yet) count
- *      as held by the application: they are not in transit, and nobody
- *      waits for them.
+ *  D3. A bulk allocation that cannot be served from its CPU's cache
+ *      holds part of what it asked for while it looks for the rest, and
+ *      gives it back if it fails: it does that inside a move of its own
+ *      (alloc.c), so others wait for it rather than see those buffers
+ *      missing, and its own look at the pool discounts that one move. A
+ *      free that has not pushed yet is the application's, as is a buffer
+ *      a pop is returning.
+ *  D4. No one waits while holding a move another waiter may need: a
+ *      caller with a move of its own in flight that sees another
+ *      application call's move in flight too is told so (CBM_SEEN_RIVAL),
+ *      gives back what it holds and starts over. Moves of the reclamation
+ *      thread wait for nobody (transit.h, T4), so anyone may wait for them.
  *
  * The caller (alloc.c) loops: take from the global tier, else drain a
- * cache, else ask here; a "no" with a move in flight waits for the move
- * (it holds no lock and ends in bounded time unless its thread is
- * preempted, so the waiter yields to let it run).
+ * cache, else look here; CBM_SEEN_MOVING waits for the move (it holds no
+ * lock and ends in bounded time unless its thread is preempted, so the
+ * waiter yields, then sleeps, to let it run).
  */
 #include "dry.h"
 
@@ -70,18 +78,25 @@ collect_empty(const struct cbm_pool *pool, struct collect *c)
 	return true;
 }
 
-bool
-cbm_pool_seen_dry(const struct cbm_pool *pool)
+enum cbm_seen
+cbm_pool_look_dry(const struct cbm_pool *pool, uint32_t own)
 {
 	uint64_t t = cbm_transit_read_begin(&pool->transit);
+	uint32_t moving = cbm_transit_in_flight(t);
 	struct collect first, second;
 
-	if (cbm_transit_in_flight(t) != 0)
-		return false;
+	if (moving != own) {
+		/* D4: never wait while holding buffers for another call that
+		 * may be waiting for them. */
+		if (own != 0 && (moving & ~CBM_TRANSIT_BY_RECLAIMER) > own)
+			return CBM_SEEN_RIVAL;
+		return CBM_SEEN_MOVING;
+	}
 	if (!collect_empty(pool, &first) || !collect_empty(pool, &second))
-		return false;
-	return first.freelist_head == second.freelist_head &&
-	       first.full_head == second.full_head &&
-	       first.pops == second.pops &&
-	       cbm_transit_read_end(&pool->transit, t); /* D1 */
+		return CBM_SEEN_SOMETHING;
+	if (first.freelist_head == second.freelist_head &&
+	    first.full_head == second.full_head && first.pops == second.pops &&
+	    cbm_transit_read_end(&pool->transit, t)) /* D1 */
+		return CBM_SEEN_DRY;
+	return CBM_SEEN_SOMETHING;
 }

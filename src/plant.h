@@ -64,6 +64,11 @@ enum cbm_site {
 				       cache and is about to take it */
 	CBM_SITE_DRAIN_UNRELEASED,   /* percpu.c: a drain moved a cache's
 				       buffers out, its word not yet released */
+	CBM_SITE_BULK_GATHERING,     /* alloc.c: a bulk allocation holds part
+					of what it asked for and looks for the
+					rest */
+	CBM_SITE_BULK_GIVING_BACK,   /* alloc.c: a bulk allocation that did
+					not get all is about to give back */
 };
 
 typedef void (*cbm_site_hook)(enum cbm_site site);

@@ -134,7 +134,8 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 			continue;
 		}
 		read_snapshot(pool, out);
-		if (cbm_transit_read_end(&pool->transit, t) ||
+		if ((cbm_transit_in_flight(t) == 0 &&
+		     cbm_transit_read_end(&pool->transit, t)) ||
 		    tries >= SNAPSHOT_TRIES)
 			return 0;
 	}

@@ -137,9 +137,10 @@ cbm_transit_read_begin(const struct cbm_transit *t)
 }
 
 /*
- * A reader's last look: true when nothing moved and nothing was in flight
- * since read_begin returned start, so that what the reader saw of the
- * places in between was one consistent state (T2).
+ * A reader's last look: true when the word is what read_begin returned,
+ * start. With nothing in flight in start (or only the reader's own moves),
+ * nothing moved meanwhile, so that what the reader saw of the places in
+ * between was one consistent state (T2).
  */
 static inline bool
 cbm_transit_read_end(const struct cbm_transit *t, uint64_t start)
@@ -153,7 +154,7 @@ cbm_transit_read_end(const struct cbm_transit *t, uint64_t start)
 	atomic_thread_fence(memory_order_acquire);
 	now = cbm_load_relaxed_u64(&t->word);
 #endif
-	return cbm_transit_in_flight(start) == 0 && now == start;
+	return now == start;
 }
 
 #endif /* CBM_TRANSIT_H */

@@ -11,6 +11,7 @@
  */
 #include "helpers.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -67,10 +68,11 @@ cpu_nth(int nth)
 
 /* ---- holding a thread at a site ---------------------------------------- */
 
+/* Threads stop in turn: the kth to stop goes on at the kth let_go. */
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool paused, go;
+	unsigned stops, released;
 	atomic_int any_site; /* a site any thread stops at, once */
 } hold = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -78,16 +80,18 @@ static struct {
 	.any_site = NO_SITE,
 };
 
-/* The site the calling thread stops at, once. */
-static _Thread_local int my_site = NO_SITE;
+/* The site the calling thread stops at next, and the one after. */
+static _Thread_local int my_site = NO_SITE, my_next_site = NO_SITE;
 
 static void
 stop_here(void)
 {
+	unsigned ticket;
+
 	pthread_mutex_lock(&hold.lock);
-	hold.paused = true;
+	ticket = ++hold.stops;
 	pthread_cond_broadcast(&hold.cond);
-	while (!hold.go)
+	while (hold.released < ticket)
 		pthread_cond_wait(&hold.cond, &hold.lock);
 	pthread_mutex_unlock(&hold.lock);
 }
@@ -98,7 +102,8 @@ site_hook(enum cbm_site site)
 	int any = (int)site;
 
 	if ((int)site == my_site) {
-		my_site = NO_SITE;
+		my_site = my_next_site;
+		my_next_site = NO_SITE;
 		stop_here();
 	} else if (atomic_compare_exchange_strong(&hold.any_site, &any,
 						  NO_SITE)) {
@@ -109,35 +114,43 @@ site_hook(enum cbm_site site)
 static void
 hold_reset(void)
 {
-	hold.paused = false;
-	hold.go = false;
+	hold.stops = 0;
+	hold.released = 0;
 	atomic_store(&hold.any_site, NO_SITE);
 	cbm_site_hook_set(site_hook);
 }
 
-/* Wait until a thread stopped at its site; false after 10 s. */
+/* Wait until n threads have stopped so far; false after 10 s. */
 static bool
-wait_paused(void)
+wait_stops(unsigned n)
 {
 	struct timespec until;
-	bool paused;
+	bool stopped;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 10;
 	pthread_mutex_lock(&hold.lock);
-	while (!hold.paused &&
+	while (hold.stops < n &&
 	       pthread_cond_timedwait(&hold.cond, &hold.lock, &until) == 0)
 		;
-	paused = hold.paused;
+	stopped = hold.stops >= n;
 	pthread_mutex_unlock(&hold.lock);
-	return paused;
+	return stopped;
 }
 
+/* Wait until a thread is stopped that no let_go has released yet. */
+static bool
+wait_paused(void)
+{
+	return wait_stops(hold.released + 1);
+}
+
+/* Let the earliest stopped thread not yet released go on. */
 static void
 let_go(void)
 {
 	pthread_mutex_lock(&hold.lock);
-	hold.go = true;
+	hold.released++;
 	pthread_cond_broadcast(&hold.cond);
 	pthread_mutex_unlock(&hold.lock);
 }
@@ -149,7 +162,11 @@ struct call {
 	cbm_pool *pool;
 	int cpu;       /* pin to it, or -1 */
 	int site;      /* stop there, or NO_SITE */
+	int next_site; /* and then there */
 	bool internal; /* cbm_global_alloc_one instead of cbm_alloc */
+	size_t bulk;   /* cbm_alloc_bulk of this many instead */
+	int rc;	       /* cbm_alloc_bulk's */
+	void *bufs[CAP];
 	void *result;
 	atomic_bool returned;
 };
@@ -173,8 +190,12 @@ call_main(void *arg)
 
 	pin(c->cpu);
 	my_site = c->site;
-	c->result = c->internal ? cbm_global_alloc_one(c->pool)
-				: cbm_alloc(c->pool);
+	my_next_site = c->next_site;
+	if (c->bulk > 0)
+		c->rc = cbm_alloc_bulk(c->pool, c->bufs, c->bulk);
+	else
+		c->result = c->internal ? cbm_global_alloc_one(c->pool)
+					: cbm_alloc(c->pool);
 	my_site = NO_SITE;
 	atomic_store(&c->returned, true);
 	return NULL;
@@ -238,7 +259,8 @@ static void
 a_drain_that_lost_its_race_looks_again(void **state)
 {
 	int cpu0 = cpu_nth(0), cpu1 = cpu_nth(1);
-	struct call loser = {0}, winner = {0};
+	struct call loser = {.next_site = NO_SITE};
+	struct call winner = {.next_site = NO_SITE};
 	cbm_pool *pool;
 	void *b[CAP];
 
@@ -278,7 +300,8 @@ static void
 a_magazine_in_transit_is_waited_for(void **state)
 {
 	cbm_pool *pool = window_pool(CBM_IDLE_TRIM_OFF);
-	struct call carrier = {.internal = true}, other = {0};
+	struct call carrier = {.internal = true, .next_site = NO_SITE};
+	struct call other = {.next_site = NO_SITE};
 	void *b[CAP], *carried;
 	bool waited;
 
@@ -312,7 +335,8 @@ static void
 a_refill_in_transit_is_waited_for(void **state)
 {
 	int cpu0 = cpu_nth(0), cpu1 = cpu_nth(1);
-	struct call refiller = {0}, other = {0};
+	struct call refiller = {.next_site = NO_SITE};
+	struct call other = {.next_site = NO_SITE};
 	cbm_pool *pool;
 	void *b[CAP];
 	bool waited;
@@ -344,7 +368,7 @@ static void
 a_fork_child_waits_for_no_move_of_a_thread_it_lacks(void **state)
 {
 	cbm_pool *pool = window_pool(CBM_IDLE_TRIM_OFF);
-	struct call carrier = {.internal = true};
+	struct call carrier = {.internal = true, .next_site = NO_SITE};
 	void *b[CAP], *carried;
 	int status = -1;
 	pid_t child;
@@ -375,6 +399,85 @@ a_fork_child_waits_for_no_move_of_a_thread_it_lacks(void **state)
 	cbm_global_free_one(pool, (uint32_t)(((char *)carried - pool->base) /
 					     pool->stride));
 	give_back_all(pool, b, CAP - MAG);
+}
+
+/*
+ * A bulk allocation that cannot be served from its cache holds what it
+ * found while it looks for the rest, and gives it back if it fails. Held
+ * there with MAG of the MAG + 1 it asked for, it must not make a single
+ * allocation see the pool dry: the single one waits, and gets a buffer
+ * once the bulk one has failed and given back (dry.c, D3).
+ */
+static void
+a_failing_bulk_allocation_does_not_starve_a_single_one(void **state)
+{
+	struct call bulk = {.bulk = MAG + 1, .next_site = NO_SITE};
+	struct call one = {.next_site = NO_SITE};
+	cbm_pool *pool = window_pool(CBM_IDLE_TRIM_OFF);
+	void *b[CAP];
+	bool waited;
+
+	(void)state;
+	one_magazine_free(pool, b);
+	hold_reset();
+	start(&bulk, pool, cpu_nth(0), CBM_SITE_BULK_GATHERING);
+	assert_true(wait_paused());
+	start(&one, pool, cpu_nth(1) >= 0 ? cpu_nth(1) : cpu_nth(0), NO_SITE);
+	usleep(100 * 1000);
+	waited = !atomic_load(&one.returned);
+	let_go();
+	finish(&bulk);
+	b[CAP - MAG] = finish(&one);
+	assert_true(waited);
+	assert_int_equal(bulk.rc, -ENOMEM);
+	assert_non_null(b[CAP - MAG]);
+	give_back_all(pool, b, CAP - MAG + 1);
+}
+
+/*
+ * Two bulk allocations, each holding part of what it asked for, each
+ * finding the other's part missing: neither may wait for the other (D4),
+ * and they must not both fail when one of them alone would succeed. Here
+ * each CPU's cache holds 2, and each asks for 3. The first looks while the
+ * second holds its 2 and is held on its way to give back; then the second
+ * looks while the first holds. Exactly one must get its 3.
+ */
+static void
+two_gathering_bulk_allocations_do_not_both_fail(void **state)
+{
+	int cpu0 = cpu_nth(0), cpu1 = cpu_nth(1);
+	struct call first = {.bulk = 3, .next_site = CBM_SITE_BULK_GIVING_BACK};
+	struct call second = {.bulk = 3, .next_site = NO_SITE};
+	cbm_pool *pool;
+	void *b[CAP];
+
+	(void)state;
+	if (cpu1 < 0)
+		skip();
+	pool = window_pool(CBM_IDLE_TRIM_OFF);
+	for (int i = 0; i < CAP; i++)
+		assert_non_null(b[i] = cbm_alloc(pool));
+	pin(cpu0);
+	cbm_free_bulk(pool, b, 2);
+	pin(cpu1);
+	cbm_free_bulk(pool, b + 2, 2);
+	hold_reset();
+	start(&first, pool, cpu0, CBM_SITE_BULK_GATHERING);
+	assert_true(wait_stops(1));
+	start(&second, pool, cpu1, CBM_SITE_BULK_GATHERING);
+	assert_true(wait_stops(2));
+	let_go(); /* the first looks, the second holding its 2 */
+	assert_true(wait_stops(3));
+	let_go(); /* the second looks, the first holding its 2 */
+	usleep(100 * 1000);
+	let_go(); /* the first gives back */
+	finish(&first);
+	finish(&second);
+	assert_true((first.rc == 0) != (second.rc == 0));
+	assert_true(first.rc == 0 || first.rc == -ENOMEM);
+	assert_true(second.rc == 0 || second.rc == -ENOMEM);
+	cbm_free_bulk(pool, first.rc == 0 ? first.bufs : second.bufs, 3);
+	give_back_all(pool, b + 4, CAP - 4);
 }
 
 /* ---- stats ------------------------------------------------------------- */
@@ -476,6 +579,10 @@ main(void)
 		cmocka_unit_test(a_refill_in_transit_is_waited_for),
 		cmocka_unit_test(
 			a_fork_child_waits_for_no_move_of_a_thread_it_lacks),
+		cmocka_unit_test(
+			a_failing_bulk_allocation_does_not_starve_a_single_one),
+		cmocka_unit_test(
+			two_gathering_bulk_allocations_do_not_both_fail),
 		cmocka_unit_test(
 			stats_are_exact_while_an_idle_drain_is_half_done),
 #endif

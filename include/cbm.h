@@ -304,8 +304,10 @@ CBM_API void cbm_retire(cbm_pool *pool, void *buf);
 /*
  * Wait until every buffer retired to this pool before the call is back in
  * the pool. Blocks for at least one pass of the reclamation thread, and for
- * a grace period when something was retired: must not be called from
- * inside a read-side section (it would wait for itself). Any thread.
+ * a grace period when something was retired; for at most the pass in
+ * flight and one more, however fast other threads retire. Must not be
+ * called from inside a read-side section (it would wait for itself). Any
+ * thread.
  */
 CBM_API void cbm_barrier(cbm_pool *pool);
 

@@ -12,18 +12,33 @@
  *  R2. One pass at a time, process-wide (pass_in_flight, under the registry
  *      lock): a pool's batch fields belong to the pass in flight, and a pool
  *      is never unregistered while in one (unregister waits, under the lock,
- *      for in_pass to clear). So the thread never touches a destroyed pool.
- *  R3. cbm_barrier runs a pass itself, after any pass in flight: that pass
- *      began after the call did, so it takes every buffer retired before
- *      the call (R1) and puts it back before the barrier returns. It needs
- *      no help from the thread, so it also works in a fork child before the
- *      thread is restarted.
+ *      for in_pass to clear, R5). So the thread never touches a destroyed
+ *      pool.
+ *  R3. Passes are counted as they begin (passes_started) and as they end
+ *      (passes_done), under the lock. cbm_barrier waits until passes_done
+ *      reaches the passes_started it read on arrival, plus one: that pass
+ *      began after the call did, so it took every buffer retired before
+ *      the call (R1) and put it back before it was counted. When no pass is
+ *      in flight or held off (R5), the barrier runs that pass itself: it
+ *      needs no help from the thread, so it also works in a fork child
+ *      before the thread is restarted.
  *  R4. The thread sleeps with nothing to do only after announcing it (idle,
  *      a seq_cst store) and then looking once more at every retired list
  *      (seq_cst loads of the heads). A retire pushes (seq_cst CAS) and then
  *      reads idle (seq_cst load). In the single total order of these four,
  *      either the thread sees the push or the retirer sees idle and wakes
  *      it: no retired buffer waits for the periodic tick.
+ *  R5. No waiter starves, however fast buffers are retired. After a large
+ *      pass the thread goes straight into the next one without letting go
+ *      of the lock, so "no pass in flight" is a state that another thread
+ *      would wake to find already gone. The barrier waits for a count
+ *      instead, which only grows: at most the pass in flight when it came
+ *      and the one after end while it waits (R3). Unregister, the fork
+ *      prepare handler and quiesce do need the lock with no pass (or none
+ *      of their pool's) in flight: they count themselves in quiet_waiters
+ *      before they wait, no pass begins while that count is not zero, and
+ *      the last of them to get its turn broadcasts. So each waits for the
+ *      pass in flight when it came, and no other.
  *
  * The registry lock is never held across a grace period, and nothing that
  * holds a cache lock ever takes it (percpu.h, P4), so the lock order is:
@@ -50,11 +65,17 @@
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t pass_done; /* signalled when a pass ends */
-	sem_t wake;		  /* posted by cbm_reclaim_kick */
-	struct cbm_pool *pools;	  /* registry */
+	/* Broadcast when a pass ends, and when the last quiet waiter has had
+	 * its turn (R5). */
+	pthread_cond_t changed;
+	sem_t wake;		/* posted by cbm_reclaim_kick */
+	struct cbm_pool *pools; /* registry */
 	unsigned tick_ms;
-	bool pass_in_flight; /* R2 */
+	bool pass_in_flight;	/* R2 */
+	unsigned quiet_waiters; /* no pass begins while not zero: R5 */
+	/* R3. Written under the lock; atomic only so that tests can read
+	 * them without it (cbm_reclaim_pass_counts). */
+	cbm_atomic_u64 passes_started, passes_done;
 	bool running;
 	unsigned generation; /* a thread exits when this moves on */
 	pthread_t thread;
@@ -63,7 +84,7 @@ static struct {
 	cbm_atomic_u32 thread_missing; /* fork child: no thread yet */
 } R = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.pass_done = PTHREAD_COND_INITIALIZER,
+	.changed = PTHREAD_COND_INITIALIZER,
 	.tick_ms = TICK_MAX_MS,
 };
 
@@ -153,9 +174,11 @@ run_pass_locked(void)
 	struct cbm_pool *batches = NULL;
 	uint64_t total = 0;
 
-	while (R.pass_in_flight) /* R2 */
-		pthread_cond_wait(&R.pass_done, &R.lock);
+	while (R.pass_in_flight || R.quiet_waiters > 0) /* R2, R5 */
+		pthread_cond_wait(&R.changed, &R.lock);
 	R.pass_in_flight = true;
+	cbm_store_relaxed_u64(&R.passes_started,
+			      cbm_load_relaxed_u64(&R.passes_started) + 1);
 	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
 		struct cbm_pool_reclaim *rc = &p->reclaim;
 
@@ -185,8 +208,28 @@ run_pass_locked(void)
 			p->reclaim.in_pass = false;
 	}
 	R.pass_in_flight = false;
-	pthread_cond_broadcast(&R.pass_done);
+	cbm_store_relaxed_u64(&R.passes_done,
+			      cbm_load_relaxed_u64(&R.passes_done) + 1);
+	pthread_cond_broadcast(&R.changed);
 	return total;
+}
+
+/*
+ * Wait, with the registry lock held, until *busy is false, where *busy is
+ * pass_in_flight or a pool's in_pass: true only while a pass is in flight.
+ * No pass begins meanwhile, so the pass in flight now is the last one
+ * waited for (R5).
+ */
+static void
+wait_out_pass_locked(const bool *busy)
+{
+	if (!*busy)
+		return;
+	R.quiet_waiters++;
+	while (*busy)
+		pthread_cond_wait(&R.changed, &R.lock);
+	if (--R.quiet_waiters == 0)
+		pthread_cond_broadcast(&R.changed);
 }
 
 /* seq_cst loads: R4. */
@@ -323,8 +366,7 @@ cbm_reclaim_unregister(struct cbm_pool *pool)
 	bool join = false;
 
 	pthread_mutex_lock(&R.lock);
-	while (pool->reclaim.in_pass) /* R2 */
-		pthread_cond_wait(&R.pass_done, &R.lock);
+	wait_out_pass_locked(&pool->reclaim.in_pass); /* R2 */
 	for (struct cbm_pool **pp = &R.pools; *pp; pp = &(*pp)->reclaim.next) {
 		if (*pp == pool) {
 			*pp = pool->reclaim.next;
@@ -388,10 +430,16 @@ void
 cbm_reclaim_quiesce(void (*f)(void *arg), void *arg)
 {
 	pthread_mutex_lock(&R.lock);
-	while (R.pass_in_flight)
-		pthread_cond_wait(&R.pass_done, &R.lock);
+	wait_out_pass_locked(&R.pass_in_flight);
 	f(arg);
 	pthread_mutex_unlock(&R.lock);
+}
+
+void
+cbm_reclaim_pass_counts(uint64_t *started, uint64_t *done)
+{
+	*done = cbm_load_relaxed_u64(&R.passes_done);
+	*started = cbm_load_relaxed_u64(&R.passes_started);
 }
 
 /* ---- fork -------------------------------------------------------------- */
@@ -408,8 +456,7 @@ cbm_reclaim_fork_prepare(void)
 {
 	pthread_once(&init_once, init_process_state);
 	pthread_mutex_lock(&R.lock);
-	while (R.pass_in_flight)
-		pthread_cond_wait(&R.pass_done, &R.lock);
+	wait_out_pass_locked(&R.pass_in_flight);
 	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
 		for (unsigned i = 0; i < p->ncaches; i++)
 			cbm_cache_take(p, i);
@@ -445,12 +492,14 @@ cbm_reclaim_fork_child(void)
 	/* The thread was not copied: the first retire (through the kick) or
 	 * barrier starts a new one; until then nothing waits on it (R3). */
 	R.running = false;
+	/* Those who waited for a pass in the parent are not here. */
+	R.quiet_waiters = 0;
 	cbm_store_relaxed_u32(&R.posted, 0);
 	cbm_store_relaxed_u32(&R.thread_missing, R.pools != NULL);
 	cbm_store_seq_cst_u32(&R.idle, 1);
 	sem_destroy(&R.wake);
 	sem_init(&R.wake, 0, 0);
-	pthread_cond_init(&R.pass_done, NULL);
+	pthread_cond_init(&R.changed, NULL);
 	pthread_mutex_init(&R.lock, NULL);
 }
 
@@ -482,13 +531,21 @@ cbm_retire(cbm_pool *pool, void *buf)
 void
 cbm_barrier(cbm_pool *pool)
 {
+	uint64_t target;
+
 	if (pool == NULL) {
 		cbm_report(NULL, CBM_ERR_BAD_ARG, NULL,
 			   "cbm_barrier: NULL pool");
 		return;
 	}
 	pthread_mutex_lock(&R.lock);
-	run_pass_locked(); /* R3 */
+	target = cbm_load_relaxed_u64(&R.passes_started) + 1; /* R3 */
+	while (cbm_load_relaxed_u64(&R.passes_done) < target) {
+		if (!R.pass_in_flight && R.quiet_waiters == 0)
+			run_pass_locked();
+		else
+			pthread_cond_wait(&R.changed, &R.lock); /* R5 */
+	}
 	if (cbm_load_relaxed_u32(&R.thread_missing) && !R.running)
 		start_thread_locked();
 	pthread_mutex_unlock(&R.lock);

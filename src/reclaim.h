@@ -45,7 +45,8 @@ struct cbm_pool_reclaim {
 int cbm_reclaim_register(struct cbm_pool *pool);
 
 /* Take a pool out of the registry once no pass holds it (after
- * cbm_barrier); the last one out stops and joins the thread. */
+ * cbm_barrier); the last one out stops and joins the thread. Waits at most
+ * for the pass in flight: none begins while it waits (reclaim.c, R5). */
 void cbm_reclaim_unregister(struct cbm_pool *pool);
 
 /* Wake the thread if it is idle and something was retired; with urgent
@@ -63,8 +64,12 @@ void cbm_reclaim_restart(void);
 uint64_t cbm_reclaim_pending(const struct cbm_pool *pool);
 
 /* Run f(pool, arg) with the registry locked and no pass in flight, so that
- * every retired buffer is either on its pool's list or back in the pool. */
+ * every retired buffer is either on its pool's list or back in the pool.
+ * Waits at most for the pass in flight (reclaim.c, R5). */
 void cbm_reclaim_quiesce(void (*f)(void *arg), void *arg);
+
+/* Passes begun and ended since the process started (for tests). */
+void cbm_reclaim_pass_counts(uint64_t *started, uint64_t *done);
 
 /* Fork (fork.c): hold everything across fork, then release or rebuild. */
 void cbm_reclaim_fork_prepare(void);

@@ -5,6 +5,7 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 
 #include "pool.h"
 #include "rcu.h"
+#include "reclaim.h"
 #include "verify.h"
 
 static void
@@ -581,6 +583,228 @@ pools_come_and_go_while_others_retire(void **state)
 	cbm_pool_destroy(hot);
 }
 
+/*
+ * Calls that wait for the reclamation thread are served within a pass or
+ * two, however fast buffers are retired (reclaim.c, R3 and R5). One thread
+ * keeps retiring from a large pool, so that every pass takes more than
+ * SMALL_BATCH buffers and the thread goes straight into the next one. Two
+ * readers hold sections of SECTION_MS each, half a section out of
+ * step, so that a reader is always inside one that has at least half of
+ * it to go: no pass is shorter than SECTION_MS / 2 (one reader would let
+ * every other pass end in microseconds, between its unlock and next lock).
+ * The bounds count passes, not seconds: a slow machine makes passes longer,
+ * not more numerous.
+ */
+#define BUSY_CAPACITY 65536
+#define SECTION_MS 10
+#define RETIRE_BURST 500
+#define LARGE_PASS 256 /* SMALL_BATCH, reclaim.c */
+/*
+ * Counted: passes that began after the call and ended before it returned.
+ * By design a barrier, and so destroy, needs one of them; fork, verify and
+ * destroy's unregister none (they wait for the pass in flight, which began
+ * before). The window measured opens a little before the call takes the
+ * registry lock: a pass that begins meanwhile adds one, and a wait for a
+ * CPU as long as a pass (SECTION_MS / 2 at least) on a loaded 2-CPU
+ * machine one more. Starved, they see tens to hundreds.
+ */
+#define MAX_PASSES_WAITED 3
+
+struct busy {
+	cbm_pool *pool;
+	atomic_bool stop;
+	atomic_int readers;
+	struct timespec start; /* the readers' common clock */
+};
+
+/*
+ * Bursts of RETIRE_BURST a millisecond: about half a million buffers a
+ * second, thousands a pass, far from draining the pool within one (a dry
+ * pool leaves the thread nothing to take after a pass, and it naps). A
+ * fraction of a CPU: flat out, this thread would compete with the one that
+ * measures, and the passes that end while that one waits for a CPU would
+ * count as waited.
+ */
+static void *
+busy_retirer(void *arg)
+{
+	struct busy *b = arg;
+
+	while (!atomic_load(&b->stop)) {
+		for (int i = 0; i < RETIRE_BURST; i++) {
+			void *p = cbm_alloc(b->pool);
+
+			if (p != NULL)
+				cbm_retire(b->pool, p);
+		}
+		sleep_ms(1);
+	}
+	return NULL;
+}
+
+static void
+timespec_add_ms(struct timespec *ts, unsigned ms)
+{
+	ts->tv_nsec += (long)ms * 1000000;
+	ts->tv_sec += ts->tv_nsec / 1000000000;
+	ts->tv_nsec %= 1000000000;
+}
+
+/* Sections end on a fixed grid, so a late wake-up shortens one section
+ * and does not put the two readers in step. */
+static void *
+slow_reader(void *arg)
+{
+	struct busy *b = arg;
+	struct timespec end = b->start;
+
+	timespec_add_ms(&end,
+			atomic_fetch_add(&b->readers, 1) * SECTION_MS / 2);
+	while (!atomic_load(&b->stop)) {
+		cbm_read_lock();
+		timespec_add_ms(&end, SECTION_MS);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &end,
+				       NULL) == EINTR)
+			;
+		cbm_read_unlock();
+	}
+	return NULL;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+enum { WAIT_BARRIER, WAIT_FORK, WAIT_VERIFY, WAIT_DESTROY, WAIT_KINDS };
+
+static const char *const wait_kind[WAIT_KINDS] = {"barrier", "fork", "verify",
+						  "destroy"};
+
+/* One call's window, and the most passes and milliseconds each kind of
+ * call waited. */
+struct waits {
+	uint64_t started, ms;
+	int64_t most[WAIT_KINDS];
+	uint64_t most_ms[WAIT_KINDS];
+};
+
+static void
+wait_begins(struct waits *w)
+{
+	uint64_t done;
+
+	/* Let the thread get back into its stride after the call before. */
+	sleep_ms(20);
+	cbm_reclaim_pass_counts(&w->started, &done);
+	w->ms = mono_ms();
+}
+
+/* Returns the passes that began after wait_begins and ended by now. */
+static int64_t
+wait_ends(struct waits *w, int kind)
+{
+	uint64_t started, done, ms = mono_ms() - w->ms;
+	int64_t passes;
+
+	cbm_reclaim_pass_counts(&started, &done);
+	passes = (int64_t)(done - w->started);
+	if (passes > MAX_PASSES_WAITED)
+		print_message("%s waited %" PRId64 " passes, %" PRIu64 " ms\n",
+			      wait_kind[kind], passes, ms);
+	if (passes > w->most[kind])
+		w->most[kind] = passes;
+	if (ms > w->most_ms[kind])
+		w->most_ms[kind] = ms;
+	return passes;
+}
+
+static void
+waiters_are_served_while_every_pass_is_large(void **state)
+{
+	static struct busy b;
+	struct waits w = {0};
+	/* Seconds here, under valgrind and under TSan alike. */
+	int rounds = 10;
+	uint64_t started, done0, done;
+	cbm_stats st0, st;
+	pthread_t t[3];
+
+	(void)state;
+	b.pool = make_pool(64, BUSY_CAPACITY, 0);
+	atomic_store(&b.stop, false);
+	atomic_store(&b.readers, 0);
+	clock_gettime(CLOCK_MONOTONIC, &b.start);
+	pthread_create(&t[0], NULL, busy_retirer, &b);
+	pthread_create(&t[1], NULL, slow_reader, &b);
+	pthread_create(&t[2], NULL, slow_reader, &b);
+	/* Let the passes grow large before measuring. */
+	cbm_reclaim_pass_counts(&started, &done0);
+	do {
+		sleep_ms(1);
+		cbm_reclaim_pass_counts(&started, &done);
+	} while (done - done0 < 3);
+	cbm_pool_stats(b.pool, &st0);
+	done0 = done;
+	for (int round = 0; round < rounds; round++) {
+		cbm_pool *other = make_pool(64, 64, 0);
+		int status = -1, verified;
+		pid_t pid;
+
+		wait_begins(&w);
+		cbm_barrier(b.pool);
+		/* R3: it waited for a pass that began after it did. */
+		assert_true(wait_ends(&w, WAIT_BARRIER) >= 1);
+
+		wait_begins(&w);
+		pid = fork();
+		if (pid == 0)
+			_exit(0);
+		wait_ends(&w, WAIT_FORK);
+		assert_true(pid > 0);
+		waitpid(pid, &status, 0);
+		assert_true(WIFEXITED(status));
+
+		/* A second pool with retired buffers of its own: in the
+		 * busy pool's passes, then destroyed while they go on. */
+		for (int i = 0; i < 32; i++)
+			cbm_retire(other, cbm_alloc(other));
+		wait_begins(&w);
+		verified = cbm_pool_verify(other);
+		wait_ends(&w, WAIT_VERIFY);
+		assert_int_equal(verified, 0);
+		wait_begins(&w);
+		cbm_pool_destroy(other);
+		wait_ends(&w, WAIT_DESTROY);
+	}
+	cbm_reclaim_pass_counts(&started, &done);
+	cbm_pool_stats(b.pool, &st);
+	atomic_store(&b.stop, true);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	print_message("%d rounds, %" PRIu64 " passes, %" PRIu64
+		      " buffers each on average\n",
+		      rounds, done - done0,
+		      (st.reclaimed - st0.reclaimed) / (done - done0));
+	for (int k = 0; k < WAIT_KINDS; k++)
+		print_message("%s waited at most %" PRId64
+			      " passes begun after it, %" PRIu64 " ms\n",
+			      wait_kind[k], w.most[k], w.most_ms[k]);
+	/* The load did what the test needs: passes too large for the thread
+	 * to nap between them. */
+	assert_true(st.reclaimed - st0.reclaimed >=
+		    (uint64_t)LARGE_PASS * (done - done0));
+	for (int k = 0; k < WAIT_KINDS; k++)
+		assert_true(w.most[k] <= MAX_PASSES_WAITED);
+	cbm_barrier(b.pool);
+	assert_conserved(b.pool);
+	cbm_pool_destroy(b.pool);
+}
+
 int
 main(void)
 {
@@ -596,6 +820,7 @@ main(void)
 		cmocka_unit_test(fork_child_gets_a_usable_pool),
 		cmocka_unit_test(destroy_waits_for_retired_buffers),
 		cmocka_unit_test(pools_come_and_go_while_others_retire),
+		cmocka_unit_test(waiters_are_served_while_every_pass_is_large),
 	};
 
 	/* CBM_TEST_FILTER=name runs one test (tests/expect_tsan_race.sh). */

@@ -21,7 +21,6 @@
  * functions, so the fast path needs no stack frame.
  */
 #include <errno.h>
-#include <string.h>
 
 #include "check.h"
 #include "dry.h"
@@ -29,6 +28,7 @@
 #include "plant.h"
 #include "pool.h"
 #include "reclaim.h"
+#include "report.h"
 #include "rseq.h"
 
 /* Buffers handed to the free path in one held batch by cbm_free_bulk. */
@@ -57,12 +57,12 @@ report_bad_pool(const char *op)
  * NULL with *rival set, and must give back what it holds and start over.
  */
 static CBM_NOINLINE void *
-alloc_uncached(struct cbm_pool *pool, uint32_t own, bool *rival)
+take_global(struct cbm_pool *pool, uint32_t own, bool *rival)
 {
 	unsigned spins = 0;
 
 	for (;;) {
-		void *buf = cbm_global_alloc_one(pool);
+		void *buf = cbm_global_alloc_one(&pool->global);
 		enum cbm_seen seen;
 
 		CBM_YIELD_POINT();
@@ -72,7 +72,7 @@ alloc_uncached(struct cbm_pool *pool, uint32_t own, bool *rival)
 		}
 		if (CBM_PLANTED(CBM_PLANT_NO_STEAL))
 			break;
-		if (cbm_caches_drain(pool, true, &pool->steals) > 0)
+		if (cbm_caches_drain(&pool->caches, true, &pool->steals) > 0)
 			continue;
 		seen = CBM_PLANTED(CBM_PLANT_NO_STABLE_VIEW)
 			       ? CBM_SEEN_DRY
@@ -95,67 +95,35 @@ alloc_uncached(struct cbm_pool *pool, uint32_t own, bool *rival)
 static CBM_COLD void
 count_abort(struct cbm_pool *pool)
 {
-	cbm_fetch_add_relaxed_u64(&pool->rseq_aborts, 1);
+	cbm_fetch_add_relaxed_u64(&pool->caches.rseq_aborts, 1);
 }
 
-/*
- * Hold a cache of the calling CPU: portable mode by its lock (or its
- * spare's), rseq mode by a sequence that sets LOCAL_LOCK (rseq.h). NULL
- * when it is held by another thread (or, in rseq mode, the thread has no
- * rseq registration): the caller goes to the global tier (percpu.h, P3).
- */
-static inline struct cbm_cpu_cache *
-hold_current(struct cbm_pool *pool, uint64_t *w)
-{
-	struct cbm_cpu_cache *c;
-
-#ifdef CBM_HAVE_RSEQ
-	if (pool->mode == CBM_MODE_RSEQ) {
-		enum cbm_rseq_result r;
-
-		while ((r = cbm_rseq_lock(&pool->map, &c, w)) ==
-		       CBM_RSEQ_ABORTED)
-			count_abort(pool);
-		c = r == CBM_RSEQ_DONE ? c : NULL;
-	} else
-#endif
-		c = cbm_cache_lock_current(pool, w);
-	if (cbm_unlikely(c == NULL))
-		cbm_fetch_add_relaxed_u64(&pool->busy_fallbacks, 1);
-	return c;
-}
-
-/* Take one buffer through a held cache: the portable fast path, and the
- * rseq slow path. No sanitizer or debug bookkeeping. */
+/* Take one buffer through a held cache of the calling CPU: the portable
+ * fast path's slow half, and rseq mode's slow path. No sanitizer or debug
+ * bookkeeping. */
 static inline void *
-take_held(struct cbm_pool *pool)
+take_via_held_cache(struct cbm_pool *pool)
 {
-	uint64_t w;
-	struct cbm_cpu_cache *c;
-	bool moving = false;
+	struct cbm_held h;
 	void *buf;
 
 	if (cbm_reclaim_thread_missing())
 		cbm_reclaim_restart();
-	c = hold_current(pool, &w);
-	if (cbm_unlikely(c == NULL))
-		return alloc_uncached(pool, 0, NULL);
+	if (cbm_unlikely(!cbm_caches_hold_current(&pool->caches, &h)))
+		return take_global(pool, 0, NULL);
 	/* Stress builds: as if preempted while holding the cache. */
 	CBM_YIELD_POINT();
-	buf = cbm_cache_pop_held(c, &w);
-	if (cbm_unlikely(buf == NULL) &&
-	    cbm_cache_refill_held(pool, c, &w, &moving))
-		buf = cbm_cache_pop_held(c, &w);
-	cbm_cache_release_moved(c, w, &pool->transit, moving);
-	return cbm_likely(buf != NULL) ? buf : alloc_uncached(pool, 0, NULL);
+	buf = cbm_held_pop(&pool->caches, &h);
+	cbm_caches_unhold(&pool->caches, &h);
+	return cbm_likely(buf != NULL) ? buf : take_global(pool, 0, NULL);
 }
 
 /* Take one buffer without the sanitizer and debug bookkeeping. */
 static inline void *
-take_one(struct cbm_pool *pool)
+take_any(struct cbm_pool *pool)
 {
 #ifdef CBM_HAVE_RSEQ
-	if (cbm_likely(pool->mode == CBM_MODE_RSEQ)) {
+	if (cbm_likely(pool->caches.mode == CBM_MODE_RSEQ)) {
 		enum cbm_rseq_result r;
 		void *buf;
 
@@ -165,7 +133,7 @@ take_one(struct cbm_pool *pool)
 			return buf;
 	}
 #endif
-	return take_held(pool);
+	return take_via_held_cache(pool);
 }
 
 /* The buffer leaves the pool for the application. false: a debug pool
@@ -173,9 +141,9 @@ take_one(struct cbm_pool *pool)
 static inline bool
 hand_out(struct cbm_pool *pool, void *buf)
 {
-	cbm_san_leave_pool(pool, buf);
+	cbm_san_leave_pool(&pool->blocks, buf);
 	if (cbm_unlikely(cbm_pool_is_debug(pool)))
-		return cbm_debug_on_alloc(pool,
+		return cbm_debug_on_alloc(&pool->debug,
 					  cbm_block_index_trusted(pool, buf));
 	return true;
 }
@@ -185,48 +153,29 @@ hand_out(struct cbm_pool *pool, void *buf)
  * the calling CPU, or onto the freelist when none can be had.
  */
 static void
-put_back_held(struct cbm_pool *pool, void *const *bufs, size_t n)
+put_via_held_cache(struct cbm_pool *pool, void *const *bufs, size_t n)
 {
-	uint64_t w;
-	struct cbm_cpu_cache *c;
-	bool moving = false;
+	struct cbm_held h;
 
 	if (cbm_reclaim_thread_missing())
 		cbm_reclaim_restart();
-	c = hold_current(pool, &w);
-	if (cbm_likely(c != NULL)) {
+	if (cbm_likely(cbm_caches_hold_current(&pool->caches, &h))) {
 		CBM_YIELD_POINT();
-		/* Copy runs onto the top of the cache, making room as the
-		 * single-buffer path would. */
-		for (size_t done = 0; done < n;) {
-			uint32_t have = cbm_word_count(w);
-			size_t k = n - done;
-
-			if (have == pool->map.slots) {
-				cbm_cache_make_room_held(pool, c, &w, &moving);
-				have = cbm_word_count(w);
-			}
-			if (k > pool->map.slots - have)
-				k = pool->map.slots - have;
-			memcpy(&c->slots[have], &bufs[done],
-			       k * sizeof(void *));
-			w += k;
-			done += k;
-		}
-		cbm_cache_release_moved(c, w, &pool->transit, moving);
+		cbm_held_put_run(&pool->caches, &h, bufs, n);
+		cbm_caches_unhold(&pool->caches, &h);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		cbm_global_free_one(pool,
+		cbm_global_free_one(&pool->global,
 				    cbm_block_index_trusted(pool, bufs[i]));
 	cbm_fetch_add_relaxed_u64(&pool->uncached_frees, n);
 }
 
 static inline void
-put_back(struct cbm_pool *pool, void *const *bufs, size_t n)
+put_any(struct cbm_pool *pool, void *const *bufs, size_t n)
 {
 #ifdef CBM_HAVE_RSEQ
-	if (cbm_likely(pool->mode == CBM_MODE_RSEQ) && n == 1) {
+	if (cbm_likely(pool->caches.mode == CBM_MODE_RSEQ) && n == 1) {
 		enum cbm_rseq_result r;
 
 		while ((r = cbm_rseq_push(&pool->map, bufs[0])) ==
@@ -236,7 +185,7 @@ put_back(struct cbm_pool *pool, void *const *bufs, size_t n)
 			return;
 	}
 #endif
-	put_back_held(pool, bufs, n);
+	put_via_held_cache(pool, bufs, n);
 }
 
 /*
@@ -249,7 +198,7 @@ static CBM_COLD void *
 replace_dropped(struct cbm_pool *pool)
 {
 	for (uint32_t tries = 0; tries < pool->capacity; tries++) {
-		void *buf = take_one(pool);
+		void *buf = take_any(pool);
 
 		if (buf == NULL || hand_out(pool, buf))
 			return buf;
@@ -260,16 +209,16 @@ replace_dropped(struct cbm_pool *pool)
 /* Check a buffer the application gives back; false if it must not go
  * back into the pool (reported). */
 static inline bool
-take_back(struct cbm_pool *pool, void *buf, const char *op)
+check_given_back(struct cbm_pool *pool, void *buf, const char *op)
 {
 	uint32_t idx = cbm_block_index_checked(pool, buf, op);
 
 	if (cbm_unlikely(idx == CBM_NIL))
 		return false;
 	if (cbm_unlikely(cbm_pool_is_debug(pool)) &&
-	    !cbm_debug_on_release(pool, idx, CBM_BLOCK_POOLED, op))
+	    !cbm_debug_on_release(&pool->debug, idx, CBM_BLOCK_POOLED, op))
 		return false;
-	cbm_san_enter_pool(pool, buf);
+	cbm_san_enter_pool(&pool->blocks, buf);
 	return true;
 }
 
@@ -285,7 +234,7 @@ alloc_general(struct cbm_pool *pool, int inline_result)
 
 	if (inline_result == CBM_RSEQ_ABORTED)
 		count_abort(pool);
-	buf = take_one(pool);
+	buf = take_any(pool);
 
 	if (cbm_likely(buf != NULL) && cbm_likely(hand_out(pool, buf)))
 		return buf;
@@ -311,7 +260,8 @@ static CBM_NOINLINE void *
 alloc_portable(struct cbm_pool *pool)
 {
 	uint64_t w;
-	struct cbm_cpu_cache *c = cbm_cache_lock_current(pool, &w);
+	struct cbm_cpu_cache *c = cbm_cache_lock_current(
+		&pool->map, pool->caches.cache_bytes, &w);
 	void *buf;
 
 	if (cbm_likely(c != NULL)) {
@@ -325,7 +275,7 @@ alloc_portable(struct cbm_pool *pool)
 
 /* Not rseq mode's fast path: portable's, or the general path. */
 static CBM_NOINLINE void *
-alloc_other(struct cbm_pool *pool, int inline_result)
+alloc_not_rseq(struct cbm_pool *pool, int inline_result)
 {
 	if (pool->fast == CBM_FAST_PORTABLE)
 		return alloc_portable(pool);
@@ -348,7 +298,7 @@ cbm_alloc(cbm_pool *pool)
 			return buf;
 	}
 #endif
-	return alloc_other(pool, r);
+	return alloc_not_rseq(pool, r);
 }
 
 /* Everything cbm_free's inline path does not do (see alloc_general). */
@@ -359,8 +309,8 @@ free_general(struct cbm_pool *pool, void *buf, int inline_result)
 		count_abort(pool);
 	if (buf == NULL)
 		return;
-	if (cbm_likely(take_back(pool, buf, "cbm_free")))
-		put_back(pool, &buf, 1);
+	if (cbm_likely(check_given_back(pool, buf, "cbm_free")))
+		put_any(pool, &buf, 1);
 }
 
 static CBM_COLD void
@@ -379,7 +329,8 @@ free_portable(struct cbm_pool *pool, void *buf)
 	bool done;
 
 	if (cbm_likely(cbm_block_valid(pool, buf))) {
-		c = cbm_cache_lock_current(pool, &w);
+		c = cbm_cache_lock_current(&pool->map, pool->caches.cache_bytes,
+					   &w);
 		if (cbm_likely(c != NULL)) {
 			done = cbm_cache_push_held(c, &w, pool->map.slots, buf);
 			cbm_cache_release(c, w);
@@ -392,7 +343,7 @@ free_portable(struct cbm_pool *pool, void *buf)
 
 /* Not rseq mode's fast path: portable's, or the general path. */
 static CBM_NOINLINE void
-free_other(struct cbm_pool *pool, void *buf, int inline_result)
+free_not_rseq(struct cbm_pool *pool, void *buf, int inline_result)
 {
 	if (pool->fast == CBM_FAST_PORTABLE)
 		free_portable(pool, buf);
@@ -418,7 +369,7 @@ cbm_free(cbm_pool *pool, void *buf)
 			return;
 	}
 #endif
-	free_other(pool, buf, r);
+	free_not_rseq(pool, buf, r);
 }
 
 /*
@@ -431,38 +382,23 @@ cbm_free(cbm_pool *pool, void *buf)
 static int
 take_bulk(struct cbm_pool *pool, void **bufs, size_t n)
 {
-	bool moving = false, gathering, rival = false;
-	struct cbm_cpu_cache *c;
+	struct cbm_transit *transit = &pool->global.transit;
+	bool held, gathering, rival = false;
+	struct cbm_held h;
 	size_t got = 0;
-	uint64_t w;
 
-	c = hold_current(pool, &w);
-	gathering = c == NULL || cbm_word_count(w) < n;
+	held = cbm_caches_hold_current(&pool->caches, &h);
+	gathering = !held || cbm_held_count(&h) < n;
 	if (gathering)
-		cbm_transit_begin(&pool->transit); /* D3 */
-	if (c != NULL) {
-		/* Copy whole runs off the top of the cache, refilling it as
-		 * the single-buffer path would. */
-		while (got < n) {
-			uint32_t have = cbm_word_count(w);
-			size_t k = n - got < have ? n - got : have;
-
-			memcpy(&bufs[got], &c->slots[have - k],
-			       k * sizeof(void *));
-			if (cbm_unlikely(cbm_word_pops(w) > UINT32_MAX - k))
-				cbm_cache_fold_held(c, &w);
-			w += k * CBM_CACHE_POP - k;
-			got += k;
-			if (got < n &&
-			    !cbm_cache_refill_held(pool, c, &w, &moving))
-				break;
-		}
-		cbm_cache_release_moved(c, w, &pool->transit, moving);
+		cbm_transit_begin(transit); /* D3 */
+	if (held) {
+		got = cbm_held_take_run(&pool->caches, &h, bufs, n);
+		cbm_caches_unhold(&pool->caches, &h);
 	}
 	if (got > 0 && got < n)
 		CBM_YIELD_AT(CBM_SITE_BULK_GATHERING);
 	while (got < n) {
-		void *buf = alloc_uncached(pool, CBM_MOVER_APPLICATION, &rival);
+		void *buf = take_global(pool, CBM_MOVER_APPLICATION, &rival);
 
 		if (buf == NULL)
 			break;
@@ -471,10 +407,10 @@ take_bulk(struct cbm_pool *pool, void **bufs, size_t n)
 	if (got < n) {
 		/* All or nothing: what was taken goes back untouched. */
 		CBM_YIELD_AT(CBM_SITE_BULK_GIVING_BACK);
-		put_back(pool, bufs, got);
+		put_any(pool, bufs, got);
 	}
 	if (gathering)
-		cbm_transit_end(&pool->transit, got > 0);
+		cbm_transit_end(transit, got > 0);
 	if (got == n)
 		return 0;
 	return rival ? -EAGAIN : -ENOMEM;
@@ -511,7 +447,7 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 				/* Those before i were handed out, those after
 				 * were not yet. */
 				cbm_free_bulk(pool, bufs, i);
-				put_back(pool, &bufs[i + 1], n - i - 1);
+				put_any(pool, &bufs[i + 1], n - i - 1);
 				cbm_fetch_add_relaxed_u64(&pool->alloc_failures,
 							  1);
 				return -ENOMEM;
@@ -539,7 +475,7 @@ cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n)
 		while (good < n && cbm_block_valid(pool, bufs[good]))
 			good++;
 		if (cbm_likely(good == n)) {
-			put_back(pool, bufs, n);
+			put_any(pool, bufs, n);
 			return;
 		}
 	}
@@ -551,10 +487,10 @@ cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n)
 
 		for (; done < n && k < FREE_BATCH; done++) {
 			if (bufs[done] != NULL &&
-			    take_back(pool, bufs[done], "cbm_free_bulk"))
+			    check_given_back(pool, bufs[done], "cbm_free_bulk"))
 				good[k++] = bufs[done];
 		}
 		if (k > 0)
-			put_back(pool, good, k);
+			put_any(pool, good, k);
 	}
 }

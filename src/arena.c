@@ -11,6 +11,29 @@
 
 #define HUGE_PAGE_BYTES ((size_t)2 << 20)
 
+/* Inverse of an odd number modulo 2^64, by Newton's iteration: each step
+ * doubles the number of correct low bits, from 3 (d * d == 1 mod 8). */
+static uint64_t
+inverse_odd(uint64_t d)
+{
+	uint64_t x = d;
+
+	for (int i = 0; i < 5; i++)
+		x *= 2 - d * x;
+	return x;
+}
+
+void
+cbm_blocks_init(struct cbm_blocks *b, char *base, size_t stride,
+		uint64_t capacity)
+{
+	b->base = base;
+	b->stride = stride;
+	b->capacity = capacity;
+	b->stride_shift = (unsigned)__builtin_ctzll(stride);
+	b->stride_inv = inverse_odd(stride >> b->stride_shift);
+}
+
 static size_t
 round_up(size_t x, size_t to)
 {

@@ -105,12 +105,6 @@ cbm_load_relaxed_u32(const cbm_atomic_u32 *p)
 	return atomic_load_explicit(p, memory_order_relaxed);
 }
 
-static inline uint32_t
-cbm_load_acquire_u32(const cbm_atomic_u32 *p)
-{
-	return atomic_load_explicit(p, memory_order_acquire);
-}
-
 static inline void
 cbm_store_relaxed_u32(cbm_atomic_u32 *p, uint32_t v)
 {
@@ -171,12 +165,6 @@ cbm_cas_strong_relaxed_u8(cbm_atomic_u8 *p, uint8_t *expected, uint8_t desired)
 	return atomic_compare_exchange_strong_explicit(p, expected, desired,
 						       memory_order_relaxed,
 						       memory_order_relaxed);
-}
-
-static inline uint8_t
-cbm_xchg_relaxed_u8(cbm_atomic_u8 *p, uint8_t v)
-{
-	return atomic_exchange_explicit(p, v, memory_order_relaxed);
 }
 
 #endif /* CBM_ATOMICS_H */

@@ -1,7 +1,7 @@
 /*
  * The depot (see depot.h for its invariants). Magazines are named by their
  * index so that the stacks are tagged-index istacks: one 64-bit CAS each, and
- * ABA-safe (freelist.c, I1).
+ * ABA-safe (istack.c, I1).
  */
 #include "depot.h"
 
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "compiler.h"
+#include "contract.h"
 
 int
 cbm_depot_init(struct cbm_depot *d, uint32_t nmags, uint32_t mag_size)
@@ -75,11 +76,14 @@ cbm_depot_take_empty(struct cbm_depot *d)
 void
 cbm_depot_give_full(struct cbm_depot *d, struct cbm_mag *m)
 {
+	/* depot.h: a full magazine holds exactly mag_size buffers. */
+	CBM_ASSERT(cbm_mag_count(m) == d->mag_size);
 	cbm_istack_push(&d->full, d->links, m->id);
 }
 
 void
 cbm_depot_give_empty(struct cbm_depot *d, struct cbm_mag *m)
 {
+	CBM_ASSERT(cbm_mag_count(m) == 0); /* depot.h */
 	cbm_istack_push(&d->empty, d->links, m->id);
 }

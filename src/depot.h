@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "freelist.h"
+#include "istack.h"
 #include "magazine.h"
 
 struct cbm_depot {

@@ -17,7 +17,7 @@
  *      (T2): that instant is the one the promise needs.
  *  D2. Values do not repeat within a collect's reach. The freelist's and
  *      the depot's heads carry a tag that every push and pop moves
- *      (freelist.c, I1). A cache's word changes count on every push and
+ *      (istack.c, I1). A cache's word changes count on every push and
  *      pop, and its pop field rises on every pop and falls only when folded,
  *      which happens within a move (percpu.c: a refill, a spill, a drain)
  *      or after 2^32 pops. So the sum of the pop fields over all caches
@@ -58,30 +58,17 @@ struct collect {
 static bool
 collect_empty(const struct cbm_pool *pool, struct collect *c)
 {
-	/* Acquire loads, each pairing with the release that wrote what it
-	 * reads: a push into a place looked at later that happened before a
-	 * pop seen here is then seen too (D1 needs the looks in order on
-	 * machines that reorder loads; on x86-64 they cost nothing). */
-	c->freelist_head = cbm_load_acquire_u64(&pool->freelist.head);
-	c->full_head = cbm_load_acquire_u64(&pool->depot.full.head);
+	cbm_global_heads(&pool->global, &c->freelist_head, &c->full_head);
 	if ((uint32_t)c->freelist_head != CBM_NIL ||
 	    (uint32_t)c->full_head != CBM_NIL)
 		return false;
-	c->pops = 0;
-	for (unsigned i = 0; i < pool->ncaches; i++) {
-		uint64_t w = cbm_load_acquire_u64(&cbm_cache_at(pool, i)->word);
-
-		if (cbm_word_count(w) != 0)
-			return false;
-		c->pops += cbm_word_pops(w);
-	}
-	return true;
+	return cbm_caches_look_empty(&pool->caches, &c->pops);
 }
 
 enum cbm_seen
 cbm_pool_look_dry(const struct cbm_pool *pool, uint32_t own)
 {
-	uint64_t t = cbm_transit_read_begin(&pool->transit);
+	uint64_t t = cbm_transit_read_begin(&pool->global.transit);
 	uint32_t moving = cbm_transit_in_flight(t);
 	struct collect first, second;
 
@@ -96,7 +83,7 @@ cbm_pool_look_dry(const struct cbm_pool *pool, uint32_t own)
 		return CBM_SEEN_SOMETHING;
 	if (first.freelist_head == second.freelist_head &&
 	    first.full_head == second.full_head && first.pops == second.pops &&
-	    cbm_transit_read_end(&pool->transit, t)) /* D1 */
+	    cbm_transit_read_end(&pool->global.transit, t)) /* D1 */
 		return CBM_SEEN_DRY;
 	return CBM_SEEN_SOMETHING;
 }

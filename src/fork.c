@@ -15,8 +15,9 @@
  */
 #include <pthread.h>
 
-#include "check.h"
+#include "fork.h"
 #include "reclaim.h"
+#include "report.h"
 
 /*
  * Order: the registry and caches first, the error handler's lock last.

@@ -1,33 +1,96 @@
 /*
- * The global tier as the caches see it: the block freelist plus the depot.
- * Moves buffers between slot arrays and the freelist, converting between
- * buffer pointers (what caches and magazines hold) and indices (what the freelist
- * links). Every function is safe from any thread at once.
+ * The global tier: the buffer freelist and the depot of magazines behind
+ * one interface. Only this tier knows the depot exists (and the audits that
+ * walk it, verify.c and stats.c); the caches ask for runs and give back
+ * runs, and this file alone decides where they come from and go:
+ *
+ *   - A run of a magazine's size goes to the depot as a full magazine
+ *     when an empty one can be had, and comes from the depot, whole, when a
+ *     full one is there: one CAS moves mag_size buffers.
+ *   - Anything else is a chain on the freelist (one CAS for the chain).
+ *   - A single buffer for a caller without a cache comes off the freelist;
+ *     when that is empty, a full magazine is split onto it.
+ *
+ * Moves between places (transit.h, T1): the caller of take_run / put_run
+ * has begun the move the run belongs to (its destination is the caller's
+ * cache); alloc_one brackets its own. Every function is safe from any
+ * thread at once (the stacks are mpmc, istack.h).
+ *
+ * Invariant: buffers enter the freelist only as whole blocks the caller
+ * owns, and leave it only by a successful pop, so the freelist's invariants
+ * (istack.c) carry over: no buffer is ever in the freelist twice, or in it
+ * and in a magazine at once.
  */
 #ifndef CBM_GLOBAL_H
 #define CBM_GLOBAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
-struct cbm_pool;
+#include "arena.h"
+#include "depot.h"
+#include "istack.h"
+#include "transit.h"
 
-/* Pop up to max buffers from the freelist into slots, with one CAS;
- * returns how many (0 when the freelist is empty). */
-uint32_t cbm_global_fill_slots(struct cbm_pool *pool, void **slots,
-			       uint32_t max);
+struct cbm_global {
+	struct cbm_istack freelist; /* buffer indices; head on its own line */
+	struct cbm_depot depot;
+	/* Moves between places in flight, and how many ended (transit.h). */
+	struct cbm_transit transit;
+	cbm_atomic_u32 *links; /* per buffer: freelist and retired links */
+	const struct cbm_blocks *blocks;
+	uint32_t mag_size;
+};
 
-/* Push n buffers the caller owns to the freelist, with one CAS. */
-void cbm_global_spill_slots(struct cbm_pool *pool, void *const *slots,
-			    uint32_t n);
+/* How a run moved, for the caches' counters. */
+enum cbm_run_kind {
+	CBM_RUN_NONE = 0,
+	CBM_RUN_MAGAZINE, /* a whole magazine, to or from the depot */
+	CBM_RUN_CHAIN,	  /* a chain, to or from the freelist */
+};
 
-/* One buffer from the freelist, else from a full depot magazine; NULL when
- * both are empty. For callers without a usable CPU cache. */
-void *cbm_global_alloc_one(struct cbm_pool *pool);
+/*
+ * Set up the tier: nmags empty magazines, and every one of the blocks'
+ * capacity buffers on the freelist in address order, linked through links
+ * (capacity entries). Returns 0 or -ENOMEM.
+ */
+int cbm_global_init(struct cbm_global *g, const struct cbm_blocks *blocks,
+		    cbm_atomic_u32 *links, uint32_t nmags, uint32_t mag_size);
+void cbm_global_fini(struct cbm_global *g);
+
+/* false when the tier certainly holds a buffer; true when it looks empty
+ * (a racy look, for deciding whether to begin a move: T3). */
+bool cbm_global_looks_empty(const struct cbm_global *g);
+
+/* Take up to max (<= mag_size) buffers into slots; returns how many (0:
+ * the tier is empty) and sets *kind. Within the caller's move. */
+uint32_t cbm_global_take_run(struct cbm_global *g, void **slots, uint32_t max,
+			     enum cbm_run_kind *kind);
+
+/* Give n buffers the caller owns; returns how they went. Within the
+ * caller's move. */
+enum cbm_run_kind cbm_global_put_run(struct cbm_global *g, void *const *slots,
+				     uint32_t n);
+
+/* One buffer, NULL when the tier is empty. For callers without a usable
+ * cache; a move of its own when it splits a magazine. */
+void *cbm_global_alloc_one(struct cbm_global *g);
 
 /* One buffer, known to be block idx, onto the freelist. */
-void cbm_global_free_one(struct cbm_pool *pool, uint32_t idx);
+void cbm_global_free_one(struct cbm_global *g, uint32_t idx);
 
-/* Total buffers in the global tier (approximate while busy). */
-uint64_t cbm_global_count(const struct cbm_pool *pool);
+/* Push a chain first -> ... -> last of n buffers, already linked through
+ * links, onto the freelist (reclaimed batches). */
+void cbm_global_free_chain(struct cbm_global *g, uint32_t first, uint32_t last,
+			   uint32_t n);
+
+/* Total buffers in the tier (approximate while busy). */
+uint64_t cbm_global_count(const struct cbm_global *g);
+
+/* The freelist's and the depot's full heads, read with acquire, for a look
+ * at whether the tier is empty (dry.c); the index half is CBM_NIL when
+ * each is empty, and the tag half moves on every change. */
+void cbm_global_heads(const struct cbm_global *g, uint64_t *freelist,
+		      uint64_t *full);
 
 #endif /* CBM_GLOBAL_H */

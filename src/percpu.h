@@ -52,10 +52,8 @@
 #include "atomics.h"
 #include "compiler.h"
 #include "cpu.h"
-#include "magazine.h"
+#include "global.h"
 #include "transit.h"
-
-struct cbm_pool;
 
 /* How the caches exclude other threads (rseq.h); the values are the
  * public CBM_PERCPU_* ones. */
@@ -111,6 +109,33 @@ struct cbm_cpu_cache {
 
 _Static_assert(offsetof(struct cbm_cpu_cache, slots) == CBM_CACHE_SLOTS_OFFSET,
 	       "the slots start on the second line, where rseq.h looks");
+
+/*
+ * The caches of one pool, as this layer owns them: where they are (the map
+ * on the pool's hot line, which the fast paths read), how many, and the
+ * global tier below them. Read-only after create, but for the counters.
+ */
+struct cbm_caches {
+	const struct cbm_cache_map *map;
+	struct cbm_global *global;
+	unsigned ncaches;	 /* caches_per_cpu x map->ncpus */
+	unsigned caches_per_cpu; /* portable mode has a spare per CPU */
+	unsigned mode;		 /* enum cbm_percpu_mode */
+	size_t cache_bytes;	 /* from one cache to the next */
+	uint32_t mag_size;
+	/* Counters of the rare paths, shared by every thread. */
+	cbm_atomic_u64
+		busy_fallbacks; /* the CPU's cache(s) held: went global */
+	cbm_atomic_u64 rseq_aborts;
+};
+
+static inline struct cbm_cpu_cache *
+cbm_cache_at(const struct cbm_caches *caches, unsigned i)
+{
+	return (struct cbm_cpu_cache *)(void *)(caches->map->caches +
+						(size_t)i *
+							caches->cache_bytes);
+}
 
 static inline uint32_t
 cbm_word_count(uint64_t w)
@@ -192,40 +217,75 @@ cbm_cache_push_held(struct cbm_cpu_cache *c, uint64_t *w, uint32_t limit,
 }
 
 /*
- * Slow-path moves between a held cache and the global tier. Each is a move
- * between places (transit.h, T1): the first of them begins one, and sets
- * *moving; the caller ends it after publishing the word, with
- * cbm_cache_release_moved (or cbm_cache_give_back). Caller MUST hold c.
+ * Portable mode's fast path: take a cache of the calling thread's CPU (a
+ * hint, cpu.h): the CPU's own, or when a thread preempted inside holds that
+ * one, the CPU's spare (P3). NULL when both are held: the caller goes
+ * global. *w is the word as taken.
  */
-
-/* Bring a magazine's worth of buffers in from the global tier (a full
- * magazine from the depot, else a chain from the freelist) when the cache is
- * empty. false when the global tier is empty too (then it has neither begun a
- * move nor folded the pops). */
-bool cbm_cache_refill_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
-			   uint64_t *w, bool *moving);
-
-/* Send a magazine's worth of buffers out to the global tier (a full
- * magazine to the depot, else a chain to the freelist) when the cache is
- * full. Always succeeds. */
-void cbm_cache_make_room_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
-			      uint64_t *w, bool *moving);
-
-/* Move every buffer to the global tier; returns how many (0: no move
- * begun). */
-size_t cbm_cache_drain_held(struct cbm_pool *pool, struct cbm_cpu_cache *c,
-			    uint64_t *w, bool *moving);
-
-/* Release a cache after slow-path moves: publish w, then end the move if
- * one began (T1: its buffers have landed only once the word is out). */
-static inline void
-cbm_cache_release_moved(struct cbm_cpu_cache *c, uint64_t w,
-			struct cbm_transit *transit, bool moving)
+static inline struct cbm_cpu_cache *
+cbm_cache_lock_current(const struct cbm_cache_map *map, size_t cache_bytes,
+		       uint64_t *w)
 {
-	cbm_cache_release(c, w);
-	if (moving)
-		cbm_transit_end(transit, true);
+	unsigned cpu = cbm_current_cpu();
+	struct cbm_cpu_cache *c;
+
+	if (cbm_unlikely(cpu >= map->ncpus))
+		cpu %= map->ncpus;
+	c = (struct cbm_cpu_cache *)(void *)(map->caches +
+					     cpu * map->cpu_bytes);
+	if (cbm_likely(cbm_cache_trylock(c, w)))
+		return c;
+	c = (struct cbm_cpu_cache *)(void *)((char *)c + cache_bytes);
+	if (cbm_cache_trylock(c, w))
+		return c;
+	return NULL;
 }
+
+/*
+ * A cache held by the calling thread for a slow path, and whether a move
+ * to or from the global tier has begun with it (transit.h, T1): the first
+ * refill or spill begins one, and cbm_caches_unhold ends it after it
+ * publishes the word, when the move's buffers have landed.
+ */
+struct cbm_held {
+	struct cbm_cpu_cache *c;
+	uint64_t w; /* the word as it will be published */
+	bool moving;
+};
+
+/*
+ * Hold a cache of the calling CPU: portable mode by its lock (or its
+ * spare's), rseq mode by a sequence that sets LOCAL_LOCK (rseq.h). false
+ * when it is held by another thread (or, in rseq mode, the thread has no
+ * rseq registration): the caller goes to the global tier (P3), counted in
+ * busy_fallbacks. Caller holds no cache.
+ */
+bool cbm_caches_hold_current(struct cbm_caches *caches, struct cbm_held *h);
+
+/* Publish the held cache's word and end its move, if one began. */
+void cbm_caches_unhold(struct cbm_caches *caches, struct cbm_held *h);
+
+/* Buffers in the held cache. */
+static inline uint32_t
+cbm_held_count(const struct cbm_held *h)
+{
+	return cbm_word_count(h->w);
+}
+
+/* Pop one buffer from the held cache, refilling it from the global tier
+ * once if it is empty; NULL when both are empty. */
+void *cbm_held_pop(struct cbm_caches *caches, struct cbm_held *h);
+
+/* Take up to n buffers into bufs in runs off the top of the held cache,
+ * refilling it as the single-buffer path would; returns how many (fewer
+ * than n only when the global tier ran dry). */
+size_t cbm_held_take_run(struct cbm_caches *caches, struct cbm_held *h,
+			 void **bufs, size_t n);
+
+/* Put n buffers the caller owns and has checked onto the held cache in
+ * runs, sending magazines out to the global tier as the cache fills. */
+void cbm_held_put_run(struct cbm_caches *caches, struct cbm_held *h,
+		      void *const *bufs, size_t n);
 
 /* One step of waiting for another thread (a cache's holder, a move in
  * flight): a pause at first, then sched_yield, then sleeps of up to a
@@ -233,27 +293,39 @@ cbm_cache_release_moved(struct cbm_cpu_cache *c, uint64_t w,
 void cbm_spin_wait(unsigned *spins);
 
 /*
- * Take cache i for a drain, waiting for its holder if need be (P3, P4: the
- * caller holds no cache). In rseq mode it also fences the cache's CPU, so
- * that no restartable sequence begun before can still commit (rseq.h).
- * Returns the word as taken.
+ * Take cache i from anywhere (a drain, a fold, fork), waiting for its
+ * holder if need be (P3, P4: the caller holds no cache). In rseq mode it
+ * also fences the cache's CPU, so that no restartable sequence begun
+ * before can still commit (rseq.h). Returns the word as taken.
  */
-uint64_t cbm_cache_take(struct cbm_pool *pool, unsigned i);
+uint64_t cbm_cache_take(struct cbm_caches *caches, unsigned i);
 
 /* Drop a cache taken with cbm_cache_take, publishing w, and end the move
  * begun with it if moving. */
-void cbm_cache_give_back(struct cbm_pool *pool, unsigned i, uint64_t w,
+void cbm_cache_give_back(struct cbm_caches *caches, unsigned i, uint64_t w,
 			 bool moving);
 
 /* Take cache i and fold its pops (P5), for a cache whose fast path never
  * leaves it. Caller holds no cache. */
-void cbm_cache_fold(struct cbm_pool *pool, unsigned i);
+void cbm_cache_fold(struct cbm_caches *caches, unsigned i);
 
 /* Take cache i, move all its buffers to the global tier, give it back;
  * returns how many moved, and adds that to *counter within the move.
  * Caller holds no cache. */
-size_t cbm_cache_drain(struct cbm_pool *pool, unsigned i,
+size_t cbm_cache_drain(struct cbm_caches *caches, unsigned i,
 		       cbm_atomic_u64 *counter);
+
+/*
+ * Drain caches into the global tier, each taken in turn (cbm_cache_drain).
+ * With stop_early, stop after the first cache that gave something. Returns
+ * the number of buffers moved, also added to *counter.
+ */
+size_t cbm_caches_drain(struct cbm_caches *caches, bool stop_early,
+			cbm_atomic_u64 *counter);
+
+/* Fork: take every cache (in order, P4), and give them all back. */
+void cbm_caches_take_all(struct cbm_caches *caches);
+void cbm_caches_give_all_back(struct cbm_caches *caches);
 
 /* Buffers in the cache, read without taking it (approximate while busy). */
 static inline size_t
@@ -262,16 +334,47 @@ cbm_cache_count(const struct cbm_cpu_cache *c)
 	return cbm_word_count(cbm_load_relaxed_u64(&c->word));
 }
 
+/* Whether a thread holds the cache (audits of a quiescent pool). */
+static inline bool
+cbm_cache_is_held(const struct cbm_cpu_cache *c)
+{
+	return (cbm_load_relaxed_u64(&c->word) & CBM_CACHE_LOCKS) != 0;
+}
+
+/* Pops counted in the word and not yet folded (trim.c folds them in time). */
+static inline uint32_t
+cbm_cache_unfolded_pops(const struct cbm_cpu_cache *c)
+{
+	return cbm_word_pops(cbm_load_relaxed_u64(&c->word));
+}
+
 /* Allocations and frees through the cache so far (P5). */
 uint64_t cbm_cache_allocs(const struct cbm_cpu_cache *c);
 uint64_t cbm_cache_frees(const struct cbm_cpu_cache *c);
 
+/* What every cache of a pool counted, and holds now (stats.c). */
+struct cbm_cache_totals {
+	uint64_t allocs, frees, depot_exchanges, global_pops, global_pushes;
+	uint64_t cached;
+};
+
+void cbm_caches_totals(const struct cbm_caches *caches,
+		       struct cbm_cache_totals *t);
+
 /*
- * Drain caches into the global tier, each taken in turn (cbm_cache_drain).
- * With stop_early, stop after the first cache that gave something. Returns
- * the number of buffers moved, also added to *counter.
+ * One look at every cache for the dry path (dry.c): false as soon as one
+ * holds a buffer; otherwise true, with *pops the sum of their words' pop
+ * fields. Acquire loads (dry.c, D1).
  */
-size_t cbm_caches_drain(struct cbm_pool *pool, bool stop_early,
-			cbm_atomic_u64 *counter);
+bool cbm_caches_look_empty(const struct cbm_caches *caches, uint64_t *pops);
+
+/* The slots of a cache nobody is using (audits): *n buffers from the
+ * return. */
+static inline void *const *
+cbm_cache_slots_quiescent(const struct cbm_cpu_cache *c, uint32_t *n)
+{
+	*n = cbm_word_count(cbm_load_relaxed_u64(&c->word));
+	return c->slots;
+}
 
 #endif /* CBM_PERCPU_H */

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <sys/sysinfo.h>
 
-#include "check.h"
-#include "global.h"
+#include "fork.h"
 #include "plant.h"
 #include "rcu.h"
 #include "reclaim.h"
+#include "report.h"
 #include "rseq.h"
 #include "stats.h"
 
@@ -36,18 +36,6 @@ round_up_checked(size_t x, size_t to, size_t *out)
 		return false;
 	*out = (x + to - 1) & ~(to - 1);
 	return true;
-}
-
-/* Inverse of an odd number modulo 2^64, by Newton's iteration: each step
- * doubles the number of correct low bits, from 3 (d * d == 1 mod 8). */
-static uint64_t
-inverse_odd(uint64_t d)
-{
-	uint64_t x = d;
-
-	for (int i = 0; i < 5; i++)
-		x *= 2 - d * x;
-	return x;
 }
 
 /*
@@ -133,17 +121,17 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 }
 
 /* Destroy's end, and the way out of a create that failed: either may find
- * the arena poisoned, and the shadow outlives the mapping (check.h). */
+ * the arena poisoned, and the shadow outlives the mapping (debug.h). */
 static void
 free_pool_memory(struct cbm_pool *pool)
 {
 	cbm_san_clear_arena(&pool->arena);
 	cbm_arena_unmap(&pool->arena);
-	cbm_depot_fini(&pool->depot);
+	cbm_global_fini(&pool->global);
 	free(pool->map.caches);
 	if ((char *)pool->links != pool->arena.base)
 		free(pool->links);
-	free(pool->state);
+	free(pool->debug.state);
 	free(pool);
 }
 
@@ -172,63 +160,68 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	pool->links = calloc(cap, sizeof(*pool->links));
 	cbm_plant_init();
 	if (cfg->flags & CBM_POOL_DEBUG)
-		pool->state = calloc(cap, sizeof(*pool->state));
+		pool->debug.state = calloc(cap, sizeof(*pool->debug.state));
 	if (pool->map.caches == NULL || pool->links == NULL ||
-	    ((cfg->flags & CBM_POOL_DEBUG) && pool->state == NULL) ||
-	    cbm_depot_init(&pool->depot, (uint32_t)g.nmags, g.mag_size) != 0 ||
+	    ((cfg->flags & CBM_POOL_DEBUG) && pool->debug.state == NULL) ||
 	    cbm_arena_map(&pool->arena, g.arena_bytes, g.align,
 			  cfg->flags & CBM_POOL_HUGEPAGES) != 0) {
 		free_pool_memory(pool);
 		return -ENOMEM;
 	}
 
-	pool->base = pool->arena.base;
+	/* The arena's geometry, and its copy on the hot line. */
+	cbm_blocks_init(&pool->blocks, pool->arena.base, g.stride, cap);
+	pool->base = pool->blocks.base;
+	pool->stride_inv = pool->blocks.stride_inv;
+	pool->capacity = pool->blocks.capacity;
+	pool->stride_shift = pool->blocks.stride_shift;
 	if (CBM_PLANTED(CBM_PLANT_LINKS_IN_BUFFERS) &&
 	    g.stride == sizeof(*pool->links)) {
 		/* links[i] is then the first word of buffer i. */
 		free(pool->links);
 		pool->links = (cbm_atomic_u32 *)(void *)pool->base;
 	}
+	/* The global tier: every buffer starts on the freelist, in address
+	 * order. */
+	if (cbm_global_init(&pool->global, &pool->blocks, pool->links,
+			    (uint32_t)g.nmags, g.mag_size) != 0) {
+		free_pool_memory(pool);
+		return -ENOMEM;
+	}
+#ifdef CBM_FAULT_INJECTION
+	/* The buffer freelist only: in the depot the same bug would share a
+	 * magazine between CPUs, which crashes before any check can see it. */
+	pool->global.freelist.plant_untagged = CBM_PLANTED(CBM_PLANT_NO_TAG);
+#endif
 	pool->arena_bytes = g.arena_bytes;
-	pool->stride = g.stride;
-	pool->stride_shift = (unsigned)__builtin_ctzll(g.stride);
-	pool->stride_inv = inverse_odd(g.stride >> pool->stride_shift);
-	pool->capacity = cap;
-	pool->mag_size = g.mag_size;
-	pool->map.slots = 2 * g.mag_size;
 	pool->flags = cfg->flags;
-	pool->mode = g.mode;
 	pool->fast = cbm_fast_word(g.mode, cfg->flags);
+	pool->map.slots = 2 * g.mag_size;
 	pool->map.rseq_offset = g.mode == CBM_MODE_RSEQ ? cbm_rseq_offset() : 0;
-	pool->ncaches = g.ncaches;
-	pool->caches_per_cpu = g.caches_per_cpu;
-	pool->cache_bytes = g.cache_bytes;
 	pool->map.cpu_bytes = g.caches_per_cpu * g.cache_bytes;
 	pool->map.ncpus = g.ncpus;
 	/* Every cache empty and free: its word is 0. */
 	memset(pool->map.caches, 0, g.ncaches * g.cache_bytes);
+	pool->caches.map = &pool->map;
+	pool->caches.global = &pool->global;
+	pool->caches.ncaches = g.ncaches;
+	pool->caches.caches_per_cpu = g.caches_per_cpu;
+	pool->caches.mode = g.mode;
+	pool->caches.cache_bytes = g.cache_bytes;
+	pool->caches.mag_size = g.mag_size;
 	pool->block_size = g.block_size;
+	pool->debug.blocks = &pool->blocks;
+	pool->debug.block_size = g.block_size;
+	pool->debug.owner = pool;
 	snprintf(pool->name, sizeof(pool->name), "%s",
 		 cfg->name ? cfg->name : "(unnamed)");
-
-	/* Every buffer starts on the freelist, in address order. */
-	cbm_istack_init(&pool->freelist);
-	cbm_transit_init(&pool->transit);
-#ifdef CBM_FAULT_INJECTION
-	/* The buffer freelist only: in the depot the same bug would share a
-	 * magazine between CPUs, which crashes before any check can see it. */
-	pool->freelist.plant_untagged = CBM_PLANTED(CBM_PLANT_NO_TAG);
-#endif
-	for (uint32_t i = 0; i + 1 < cap; i++)
-		cbm_store_relaxed_u32(&pool->links[i], i + 1);
-	cbm_istack_push_chain(&pool->freelist, pool->links, 0, cap - 1, cap);
+	pool->trim.idle_ms = g.idle_trim_ms;
 
 	pool->reclaim.flavor =
 		cfg->rcu_flavor ? cfg->rcu_flavor : cbm_rcu_default_flavor();
-	pool->reclaim.idle_trim_ms = g.idle_trim_ms;
 	cbm_san_clear_arena(&pool->arena);
 	for (uint32_t i = 0; i < cap; i++)
-		cbm_san_enter_pool(pool, cbm_block_ptr(pool, i));
+		cbm_san_enter_pool(&pool->blocks, cbm_block_ptr(pool, i));
 	/* Last: from here on the reclamation thread may look at the pool. */
 	rc = cbm_reclaim_register(pool);
 	if (rc != 0) {
@@ -288,6 +281,6 @@ cbm_pool_trim(cbm_pool *pool)
 			   "cbm_pool_trim: NULL pool");
 		return -EINVAL;
 	}
-	moved = cbm_caches_drain(pool, false, &pool->trims);
+	moved = cbm_caches_drain(&pool->caches, false, &pool->trims);
 	return moved > INT32_MAX ? INT32_MAX : (int)moved;
 }

@@ -1,6 +1,7 @@
 /*
- * The pool object, private to the library. Every layer sees it; only
- * pool.c creates and destroys it.
+ * The pool object, private to the library: each layer's part, composed.
+ * Only pool.c creates and destroys it; the tier files (layers 1 to 4,
+ * tools/check_layers.py) never see it, only the part they own.
  */
 #ifndef CBM_POOL_H
 #define CBM_POOL_H
@@ -14,60 +15,52 @@
 #include "arena.h"
 #include "atomics.h"
 #include "compiler.h"
-#include "depot.h"
-#include "freelist.h"
+#include "debug.h"
+#include "global.h"
 #include "percpu.h"
 #include "reclaim.h"
-#include "transit.h"
+#include "trim.h"
 
 #define CBM_NAME_MAX 64
 
 struct cbm_pool {
-	/* Read-only after create, read by every alloc and free: one line. */
-	_Alignas(CBM_CACHELINE) char *base; /* arena start */
-	uint64_t stride_inv;		    /* inverse of stride's odd part */
-	struct cbm_cache_map map;	    /* the caches (percpu.h) */
-	uint64_t capacity;		    /* 64 bits: compared with 64 */
-	unsigned stride_shift;		    /* trailing zero bits of stride */
-	uint32_t fast;			    /* CBM_FAST_*: the fast path */
+	/* Read-only after create, read by every alloc and free: one line.
+	 * base, stride_inv, capacity and stride_shift are blocks' (below),
+	 * copied here so that the pointer check reads no other line. */
+	_Alignas(CBM_CACHELINE) char *base;
+	uint64_t stride_inv;
+	struct cbm_cache_map map; /* the caches (percpu.h) */
+	uint64_t capacity;
+	unsigned stride_shift;
+	uint32_t fast; /* CBM_FAST_*: the fast path */
 
 	/* Read-only after create, for slow paths. */
-	_Alignas(CBM_CACHELINE) size_t stride; /* bytes between buffers */
+	_Alignas(CBM_CACHELINE) struct cbm_blocks blocks; /* arena.h */
 	cbm_atomic_u32 *links; /* freelist/retired links, per buffer */
-	uint32_t mag_size;
-	unsigned flags;		 /* CBM_POOL_* */
-	unsigned mode;		 /* enum cbm_percpu_mode (rseq.h) */
-	unsigned ncaches;	 /* caches_per_cpu x map.ncpus */
-	unsigned caches_per_cpu; /* portable mode has a spare per CPU */
-	size_t cache_bytes;	 /* from one cache to the next */
+	unsigned flags;	       /* CBM_POOL_* */
 
-	/* The global tier; each stack head on its own line (freelist.h). */
-	struct cbm_istack freelist;
-	struct cbm_depot depot;
-	/* Moves between places in flight, and how many ended (transit.h). */
-	struct cbm_transit transit;
-
-	/* Retired buffers and the reclamation thread's part (reclaim.h). */
-	struct cbm_pool_reclaim reclaim;
+	/* The layers' own parts. */
+	struct cbm_global global;	 /* freelist + depot (global.h) */
+	struct cbm_caches caches;	 /* percpu.h */
+	struct cbm_debug debug;		 /* debug.h */
+	struct cbm_pool_reclaim reclaim; /* reclaim.h */
+	struct cbm_trim trim;		 /* trim.h */
 
 	/* Counters of rare paths, shared by every thread. */
 	_Alignas(CBM_CACHELINE) cbm_atomic_u64 uncached_allocs;
 	cbm_atomic_u64 uncached_frees;
 	cbm_atomic_u64 alloc_failures;
-	cbm_atomic_u64 busy_fallbacks;
 	cbm_atomic_u64 steals;
 	cbm_atomic_u64 trims;
-	cbm_atomic_u64 rseq_aborts;
 
-	/* Cold, or debug pools only. */
-	cbm_atomic_u8 *state; /* debug pools: enum cbm_block_state */
-	size_t arena_bytes;   /* capacity * stride */
-	size_t block_size;    /* usable bytes per buffer */
+	/* Cold. */
+	size_t arena_bytes; /* capacity * stride */
+	size_t block_size;  /* usable bytes per buffer */
 	struct cbm_arena arena;
 	char name[CBM_NAME_MAX];
 };
 
-_Static_assert(offsetof(struct cbm_pool, stride) == CBM_CACHELINE,
+_Static_assert(offsetof(struct cbm_pool, blocks) == CBM_CACHELINE,
 	       "what every alloc and free reads fits the first line");
 
 /*
@@ -97,38 +90,7 @@ cbm_fast_word(unsigned mode, unsigned flags)
 static inline void *
 cbm_block_ptr(const struct cbm_pool *pool, uint32_t idx)
 {
-	return pool->base + (size_t)idx * pool->stride;
-}
-
-static inline struct cbm_cpu_cache *
-cbm_cache_at(const struct cbm_pool *pool, unsigned i)
-{
-	return (struct cbm_cpu_cache *)(void *)(pool->map.caches +
-						(size_t)i * pool->cache_bytes);
-}
-
-/*
- * Portable mode: take a cache of the calling thread's CPU (a hint, cpu.h):
- * the CPU's own, or when a thread preempted inside holds that one, the
- * CPU's spare (percpu.h, P3). NULL when both are held: the caller goes
- * global. *w is the word as taken.
- */
-static inline struct cbm_cpu_cache *
-cbm_cache_lock_current(const struct cbm_pool *pool, uint64_t *w)
-{
-	unsigned cpu = cbm_current_cpu();
-	struct cbm_cpu_cache *c;
-
-	if (cbm_unlikely(cpu >= pool->map.ncpus))
-		cpu %= pool->map.ncpus;
-	c = (struct cbm_cpu_cache *)(void *)(pool->map.caches +
-					     cpu * pool->map.cpu_bytes);
-	if (cbm_likely(cbm_cache_trylock(c, w)))
-		return c;
-	c = (struct cbm_cpu_cache *)(void *)((char *)c + pool->cache_bytes);
-	if (cbm_cache_trylock(c, w))
-		return c;
-	return NULL;
+	return cbm_blocks_ptr(&pool->blocks, idx);
 }
 
 #endif /* CBM_POOL_H */

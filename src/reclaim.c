@@ -52,9 +52,12 @@
 #include <time.h>
 
 #include "check.h"
+#include "contract.h"
 #include "plant.h"
 #include "pool.h"
 #include "rcu.h"
+#include "report.h"
+#include "trim.h"
 
 /* The thread's longest sleep; shorter when a pool's idle trim needs it. */
 #define TICK_MAX_MS 100
@@ -90,6 +93,15 @@ static struct {
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* The lock order is the registry lock, then caches (P4): nobody takes it
+ * with a cache held. */
+static void
+lock_registry(void)
+{
+	CBM_ASSERT_NO_CACHE_HELD();
+	pthread_mutex_lock(&R.lock);
+}
+
 static void
 init_process_state(void)
 {
@@ -121,11 +133,11 @@ splice_batch(struct cbm_pool *pool)
 		uint32_t next = cbm_load_relaxed_u32(&pool->links[idx]);
 
 		if (cbm_pool_is_debug(pool) &&
-		    !cbm_debug_on_reclaim(pool, idx)) {
+		    !cbm_debug_on_reclaim(&pool->debug, idx)) {
 			idx = next;
 			continue;
 		}
-		cbm_san_enter_pool(pool, cbm_block_ptr(pool, idx));
+		cbm_san_enter_pool(&pool->blocks, cbm_block_ptr(pool, idx));
 		if (last == CBM_NIL)
 			first = idx;
 		else
@@ -136,14 +148,13 @@ splice_batch(struct cbm_pool *pool)
 	}
 	/* From the batch in flight to the freelist: a move (transit.h), so
 	 * that stats never see the buffers in both or the counters behind. */
-	cbm_transit_begin(&pool->transit);
+	cbm_transit_begin(&pool->global.transit);
 	if (n > 0)
-		cbm_istack_push_chain(&pool->freelist, pool->links, first, last,
-				      n);
+		cbm_global_free_chain(&pool->global, first, last, n);
 	cbm_counter_add_owned(&rc->reclaimed, n);
 	cbm_counter_add_owned(&rc->grace_periods, 1);
 	cbm_store_relaxed_u64(&rc->in_flight, 0);
-	cbm_transit_end(&pool->transit, true);
+	cbm_transit_end(&pool->global.transit, true);
 }
 
 /* One grace period per flavor among the batches; R1. */
@@ -186,11 +197,11 @@ run_pass_locked(void)
 			continue;
 		/* From the retired list to the batch in flight: a move
 		 * (transit.h), so that stats count the batch once. */
-		cbm_transit_begin(&p->transit);
+		cbm_transit_begin(&p->global.transit);
 		rc->batch_first =
 			cbm_ilist_take_all(&rc->retired, &rc->batch_n);
 		cbm_store_relaxed_u64(&rc->in_flight, rc->batch_n);
-		cbm_transit_end(&p->transit, rc->batch_n > 0);
+		cbm_transit_end(&p->global.transit, rc->batch_n > 0);
 		if (rc->batch_n == 0)
 			continue;
 		rc->in_pass = true;
@@ -203,7 +214,7 @@ run_pass_locked(void)
 		wait_grace_periods(batches);
 		for (struct cbm_pool *p = batches; p; p = p->reclaim.batch_next)
 			splice_batch(p);
-		pthread_mutex_lock(&R.lock);
+		lock_registry();
 		for (struct cbm_pool *p = batches; p; p = p->reclaim.batch_next)
 			p->reclaim.in_pass = false;
 	}
@@ -268,7 +279,7 @@ reclaim_main(void *arg)
 
 	/* Its moves are the ones stats may wait for (transit.h, T4). */
 	cbm_mover = CBM_MOVER_RECLAIMER;
-	pthread_mutex_lock(&R.lock);
+	lock_registry();
 	while (R.generation == generation) {
 		uint64_t got = 0;
 		unsigned nap;
@@ -278,7 +289,7 @@ reclaim_main(void *arg)
 		if (R.generation != generation)
 			break;
 		for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
-			cbm_trim_idle_caches(p, now_ms());
+			cbm_trim_idle_caches(&p->trim, &p->caches, now_ms());
 		if (got == 0) {
 			cbm_store_seq_cst_u32(&R.idle, 1); /* R4 */
 			if (anything_retired_locked()) {
@@ -292,7 +303,7 @@ reclaim_main(void *arg)
 		if (nap > 0) {
 			pthread_mutex_unlock(&R.lock);
 			sleep_ms(nap);
-			pthread_mutex_lock(&R.lock);
+			lock_registry();
 		}
 		cbm_store_seq_cst_u32(&R.idle, 0);
 		/* Later kicks post again; until now they were one. */
@@ -327,10 +338,9 @@ update_tick_locked(void)
 {
 	R.tick_ms = TICK_MAX_MS;
 	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
-		unsigned t = p->reclaim.idle_trim_ms / 4;
+		unsigned t = p->trim.idle_ms / 4;
 
-		if (p->reclaim.idle_trim_ms != CBM_IDLE_TRIM_OFF &&
-		    t < R.tick_ms)
+		if (p->trim.idle_ms != CBM_IDLE_TRIM_OFF && t < R.tick_ms)
 			R.tick_ms = t > 0 ? t : 1;
 	}
 }
@@ -342,10 +352,11 @@ cbm_reclaim_register(struct cbm_pool *pool)
 
 	pthread_once(&init_once, init_process_state);
 	cbm_ilist_init(&pool->reclaim.retired);
-	rc = cbm_trim_init(pool, now_ms());
+	rc = cbm_trim_init(&pool->trim, &pool->caches, pool->trim.idle_ms,
+			   now_ms());
 	if (rc != 0)
 		return rc;
-	pthread_mutex_lock(&R.lock);
+	lock_registry();
 	if (!R.running)
 		rc = start_thread_locked();
 	if (rc == 0) {
@@ -355,7 +366,7 @@ cbm_reclaim_register(struct cbm_pool *pool)
 	}
 	pthread_mutex_unlock(&R.lock);
 	if (rc != 0)
-		cbm_trim_fini(pool);
+		cbm_trim_fini(&pool->trim);
 	return rc;
 }
 
@@ -365,7 +376,7 @@ cbm_reclaim_unregister(struct cbm_pool *pool)
 	pthread_t stopped;
 	bool join = false;
 
-	pthread_mutex_lock(&R.lock);
+	lock_registry();
 	wait_out_pass_locked(&pool->reclaim.in_pass); /* R2 */
 	for (struct cbm_pool **pp = &R.pools; *pp; pp = &(*pp)->reclaim.next) {
 		if (*pp == pool) {
@@ -385,7 +396,7 @@ cbm_reclaim_unregister(struct cbm_pool *pool)
 	pthread_mutex_unlock(&R.lock);
 	if (join)
 		pthread_join(stopped, NULL);
-	cbm_trim_fini(pool);
+	cbm_trim_fini(&pool->trim);
 }
 
 void
@@ -413,7 +424,7 @@ cbm_reclaim_thread_missing(void)
 void
 cbm_reclaim_restart(void)
 {
-	pthread_mutex_lock(&R.lock);
+	lock_registry();
 	if (!R.running && R.pools != NULL)
 		start_thread_locked();
 	pthread_mutex_unlock(&R.lock);
@@ -429,7 +440,7 @@ cbm_reclaim_pending(const struct cbm_pool *pool)
 void
 cbm_reclaim_quiesce(void (*f)(void *arg), void *arg)
 {
-	pthread_mutex_lock(&R.lock);
+	lock_registry();
 	wait_out_pass_locked(&R.pass_in_flight);
 	f(arg);
 	pthread_mutex_unlock(&R.lock);
@@ -455,25 +466,17 @@ void
 cbm_reclaim_fork_prepare(void)
 {
 	pthread_once(&init_once, init_process_state);
-	pthread_mutex_lock(&R.lock);
+	lock_registry();
 	wait_out_pass_locked(&R.pass_in_flight);
 	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
-		for (unsigned i = 0; i < p->ncaches; i++)
-			cbm_cache_take(p, i);
+		cbm_caches_take_all(&p->caches);
 }
 
 static void
 unlock_all_caches(void)
 {
-	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
-		for (unsigned i = 0; i < p->ncaches; i++) {
-			struct cbm_cpu_cache *c = cbm_cache_at(p, i);
-			uint64_t w = cbm_load_relaxed_u64(&c->word);
-
-			cbm_cache_give_back(
-				p, i, w & ~(uint64_t)CBM_CACHE_LOCKS, false);
-		}
-	}
+	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
+		cbm_caches_give_all_back(&p->caches);
 }
 
 void
@@ -488,7 +491,7 @@ cbm_reclaim_fork_child(void)
 {
 	unlock_all_caches();
 	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
-		cbm_transit_fork_child(&p->transit);
+		cbm_transit_fork_child(&p->global.transit);
 	/* The thread was not copied: the first retire (through the kick) or
 	 * barrier starts a new one; until then nothing waits on it (R3). */
 	R.running = false;
@@ -520,7 +523,8 @@ cbm_retire(cbm_pool *pool, void *buf)
 	if (cbm_unlikely(idx == CBM_NIL))
 		return;
 	if (cbm_unlikely(cbm_pool_is_debug(pool)) &&
-	    !cbm_debug_on_release(pool, idx, CBM_BLOCK_RETIRED, "cbm_retire"))
+	    !cbm_debug_on_release(&pool->debug, idx, CBM_BLOCK_RETIRED,
+				  "cbm_retire"))
 		return;
 	CBM_YIELD_POINT();
 	cbm_ilist_push(&pool->reclaim.retired, pool->links, idx);
@@ -538,7 +542,7 @@ cbm_barrier(cbm_pool *pool)
 			   "cbm_barrier: NULL pool");
 		return;
 	}
-	pthread_mutex_lock(&R.lock);
+	lock_registry();
 	target = cbm_load_relaxed_u64(&R.passes_started) + 1; /* R3 */
 	while (cbm_load_relaxed_u64(&R.passes_done) < target) {
 		if (!R.pass_in_flight && R.quiet_waiters == 0)

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "atomics.h"
-#include "freelist.h"
+#include "istack.h"
 
 struct cbm_pool;
 struct rcu_flavor_struct;
@@ -23,9 +23,7 @@ struct cbm_pool_reclaim {
 	cbm_atomic_u64 in_flight; /* taken, waiting for their grace period */
 	cbm_atomic_u64 reclaimed;
 	cbm_atomic_u64 grace_periods;
-	cbm_atomic_u64 idle_drains;
 	const struct rcu_flavor_struct *flavor;
-	unsigned idle_trim_ms;
 
 	/* Under the registry lock (reclaim.c). */
 	struct cbm_pool *next; /* the registry's list of pools */
@@ -33,9 +31,6 @@ struct cbm_pool_reclaim {
 	uint32_t batch_first;  /* the batch: a chain through pool->links */
 	uint32_t batch_n;
 	struct cbm_pool *batch_next;
-	/* Idle-trim bookkeeping, one entry per cache (trim.c). */
-	uint64_t *trim_seen_ops;
-	uint64_t *trim_quiet_since_ms;
 };
 
 /*
@@ -75,10 +70,5 @@ void cbm_reclaim_pass_counts(uint64_t *started, uint64_t *done);
 void cbm_reclaim_fork_prepare(void);
 void cbm_reclaim_fork_parent(void);
 void cbm_reclaim_fork_child(void);
-
-/* Idle trim (trim.c), called by the thread with the registry locked. */
-int cbm_trim_init(struct cbm_pool *pool, uint64_t now_ms);
-void cbm_trim_fini(struct cbm_pool *pool);
-void cbm_trim_idle_caches(struct cbm_pool *pool, uint64_t now_ms);
 
 #endif /* CBM_RECLAIM_H */

@@ -21,30 +21,16 @@
 #include <errno.h>
 #include <string.h>
 
-#include "check.h"
 #include "global.h"
 #include "pool.h"
+#include "report.h"
 #include "reclaim.h"
 
-struct totals {
-	uint64_t allocs, frees, depot_exchanges, global_pops, global_pushes;
-	uint64_t cached;
-};
-
+/* What the caches counted, plus the calls that bypassed them. */
 static void
-sum_caches(const struct cbm_pool *pool, struct totals *t)
+sum_caches(const struct cbm_pool *pool, struct cbm_cache_totals *t)
 {
-	memset(t, 0, sizeof(*t));
-	for (unsigned i = 0; i < pool->ncaches; i++) {
-		const struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
-
-		t->allocs += cbm_cache_allocs(c);
-		t->frees += cbm_cache_frees(c);
-		t->depot_exchanges += cbm_load_relaxed_u64(&c->depot_exchanges);
-		t->global_pops += cbm_load_relaxed_u64(&c->global_pops);
-		t->global_pushes += cbm_load_relaxed_u64(&c->global_pushes);
-		t->cached += cbm_cache_count(c);
-	}
+	cbm_caches_totals(&pool->caches, t);
 	t->allocs += cbm_load_relaxed_u64(&pool->uncached_allocs);
 	t->frees += cbm_load_relaxed_u64(&pool->uncached_frees);
 }
@@ -70,7 +56,7 @@ held(uint64_t allocs, uint64_t given_back, uint64_t capacity)
 uint64_t
 cbm_stats_held(const struct cbm_pool *pool)
 {
-	struct totals t;
+	struct cbm_cache_totals t;
 
 	sum_caches(pool, &t);
 	return held(t.allocs, t.frees + retires(pool), pool->capacity);
@@ -83,13 +69,13 @@ cbm_stats_held(const struct cbm_pool *pool)
 static void
 read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
 {
-	struct totals t;
+	struct cbm_cache_totals t;
 
 	sum_caches(pool, &t);
 	memset(out, 0, sizeof(*out));
 	out->capacity = pool->capacity;
 	out->block_size = pool->block_size;
-	out->free = cbm_global_count(pool);
+	out->free = cbm_global_count(&pool->global);
 	out->cached = t.cached;
 	out->retired = cbm_reclaim_pending(pool);
 	out->in_use = held(t.allocs, t.frees + retires(pool), pool->capacity);
@@ -99,16 +85,17 @@ read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
 	out->depot_exchanges = t.depot_exchanges;
 	out->global_pops = t.global_pops;
 	out->global_pushes = t.global_pushes;
-	out->busy_fallbacks = cbm_load_relaxed_u64(&pool->busy_fallbacks);
+	out->busy_fallbacks =
+		cbm_load_relaxed_u64(&pool->caches.busy_fallbacks);
 	out->steals = cbm_load_relaxed_u64(&pool->steals);
 	out->trims = cbm_load_relaxed_u64(&pool->trims);
-	out->idle_drains = cbm_load_relaxed_u64(&pool->reclaim.idle_drains);
+	out->idle_drains = cbm_load_relaxed_u64(&pool->trim.idle_drains);
 	out->reclaimed = cbm_load_relaxed_u64(&pool->reclaim.reclaimed);
 	out->grace_periods = cbm_load_relaxed_u64(&pool->reclaim.grace_periods);
-	out->rseq_aborts = cbm_load_relaxed_u64(&pool->rseq_aborts);
-	out->magazine_size = pool->mag_size;
+	out->rseq_aborts = cbm_load_relaxed_u64(&pool->caches.rseq_aborts);
+	out->magazine_size = pool->caches.mag_size;
 	out->cpus = pool->map.ncpus;
-	out->percpu_mode = pool->mode;
+	out->percpu_mode = pool->caches.mode;
 	out->hugepages = pool->arena.pages;
 }
 
@@ -124,7 +111,7 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 		return -EINVAL;
 	}
 	for (unsigned tries = 1;; tries++) {
-		uint64_t t = cbm_transit_read_begin(&pool->transit);
+		uint64_t t = cbm_transit_read_begin(&pool->global.transit);
 
 		/* The reclamation thread's moves end without waiting for
 		 * anyone (transit.h, T4): wait them out, however long its
@@ -135,7 +122,7 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 		}
 		read_snapshot(pool, out);
 		if ((cbm_transit_in_flight(t) == 0 &&
-		     cbm_transit_read_end(&pool->transit, t)) ||
+		     cbm_transit_read_end(&pool->global.transit, t)) ||
 		    tries >= SNAPSHOT_TRIES)
 			return 0;
 	}

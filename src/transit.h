@@ -57,6 +57,7 @@
 
 #include "atomics.h"
 #include "compiler.h"
+#include "contract.h"
 
 struct cbm_transit {
 	_Alignas(CBM_CACHELINE) cbm_atomic_u64 word; /* T2 */
@@ -111,9 +112,18 @@ static inline void
 cbm_transit_end(struct cbm_transit *t, bool moved)
 {
 	/* Release: pairs with the acquire in read_begin. */
-	atomic_fetch_add_explicit(&t->word,
-				  (moved ? CBM_TRANSIT_ENDED : 0) - cbm_mover,
-				  memory_order_release);
+	uint64_t old = atomic_fetch_add_explicit(
+		&t->word, (moved ? CBM_TRANSIT_ENDED : 0) - cbm_mover,
+		memory_order_release);
+
+	/* T1: only a move begun by a mover of this kind ends. */
+	CBM_ASSERT(((uint32_t)old &
+		    (cbm_mover == CBM_MOVER_RECLAIMER
+			     ? CBM_TRANSIT_BY_RECLAIMER
+			     : CBM_TRANSIT_IN_FLIGHT &
+				       ~CBM_TRANSIT_BY_RECLAIMER)) >=
+		   cbm_mover);
+	(void)old;
 }
 
 static inline uint32_t

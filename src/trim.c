@@ -15,65 +15,62 @@
  * or the global tier (percpu.h, P3). Only the thread touches the
  * bookkeeping arrays, with the registry lock held.
  */
+#include "trim.h"
+
 #include <errno.h>
 #include <stdlib.h>
 
-#include "percpu.h"
-#include "plant.h"
-#include "pool.h"
-#include "reclaim.h"
+#include "cbm.h"
 
 int
-cbm_trim_init(struct cbm_pool *pool, uint64_t now_ms)
+cbm_trim_init(struct cbm_trim *t, const struct cbm_caches *caches,
+	      unsigned idle_ms, uint64_t now_ms)
 {
-	struct cbm_pool_reclaim *rc = &pool->reclaim;
-
-	rc->trim_seen_ops = calloc(pool->ncaches, sizeof(uint64_t));
-	rc->trim_quiet_since_ms = calloc(pool->ncaches, sizeof(uint64_t));
-	if (rc->trim_seen_ops == NULL || rc->trim_quiet_since_ms == NULL) {
-		cbm_trim_fini(pool);
+	t->idle_ms = idle_ms;
+	t->seen_ops = calloc(caches->ncaches, sizeof(uint64_t));
+	t->quiet_since_ms = calloc(caches->ncaches, sizeof(uint64_t));
+	if (t->seen_ops == NULL || t->quiet_since_ms == NULL) {
+		cbm_trim_fini(t);
 		return -ENOMEM;
 	}
 	/* A new pool's caches are quiet from now, not from the epoch. */
-	for (unsigned i = 0; i < pool->ncaches; i++)
-		rc->trim_quiet_since_ms[i] = now_ms;
+	for (unsigned i = 0; i < caches->ncaches; i++)
+		t->quiet_since_ms[i] = now_ms;
 	return 0;
 }
 
 void
-cbm_trim_fini(struct cbm_pool *pool)
+cbm_trim_fini(struct cbm_trim *t)
 {
-	free(pool->reclaim.trim_seen_ops);
-	free(pool->reclaim.trim_quiet_since_ms);
-	pool->reclaim.trim_seen_ops = NULL;
-	pool->reclaim.trim_quiet_since_ms = NULL;
+	free(t->seen_ops);
+	free(t->quiet_since_ms);
+	t->seen_ops = NULL;
+	t->quiet_since_ms = NULL;
 }
 
 void
-cbm_trim_idle_caches(struct cbm_pool *pool, uint64_t now_ms)
+cbm_trim_idle_caches(struct cbm_trim *t, struct cbm_caches *caches,
+		     uint64_t now_ms)
 {
-	struct cbm_pool_reclaim *rc = &pool->reclaim;
-
-	for (unsigned i = 0; i < pool->ncaches; i++) {
-		struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
+	for (unsigned i = 0; i < caches->ncaches; i++) {
+		struct cbm_cpu_cache *c = cbm_cache_at(caches, i);
 		uint64_t ops = cbm_cache_allocs(c) + cbm_cache_frees(c);
-		uint64_t word = cbm_load_relaxed_u64(&c->word);
 
 		/* A busy cache that never takes a slow path would let its 32
 		 * bits of pops wrap: fold them while there is time. */
-		if (cbm_word_pops(word) > UINT32_MAX / 2)
-			cbm_cache_fold(pool, i);
-		if (rc->idle_trim_ms == CBM_IDLE_TRIM_OFF)
+		if (cbm_cache_unfolded_pops(c) > UINT32_MAX / 2)
+			cbm_cache_fold(caches, i);
+		if (t->idle_ms == CBM_IDLE_TRIM_OFF)
 			continue;
-		if (ops != rc->trim_seen_ops[i]) {
-			rc->trim_seen_ops[i] = ops;
-			rc->trim_quiet_since_ms[i] = now_ms;
+		if (ops != t->seen_ops[i]) {
+			t->seen_ops[i] = ops;
+			t->quiet_since_ms[i] = now_ms;
 			continue;
 		}
-		if (now_ms - rc->trim_quiet_since_ms[i] < rc->idle_trim_ms ||
-		    cbm_word_count(word) == 0)
+		if (now_ms - t->quiet_since_ms[i] < t->idle_ms ||
+		    cbm_cache_count(c) == 0)
 			continue;
-		cbm_cache_drain(pool, i, &rc->idle_drains);
-		rc->trim_quiet_since_ms[i] = now_ms;
+		cbm_cache_drain(caches, i, &t->idle_drains);
+		t->quiet_since_ms[i] = now_ms;
 	}
 }

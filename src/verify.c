@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "check.h"
 #include "pool.h"
+#include "report.h"
 #include "reclaim.h"
 #include "stats.h"
 #include "verify.h"
@@ -70,10 +70,10 @@ mark(struct audit *a, uint32_t idx, const char *where, uint8_t expect)
 	}
 	a->seen[idx] = 1;
 	a->found++;
-	if (pool->state != NULL &&
-	    cbm_load_relaxed_u8(&pool->state[idx]) != expect)
+	if (pool->debug.state != NULL &&
+	    cbm_load_relaxed_u8(&pool->debug.state[idx]) != expect)
 		problem(a, "buffer %" PRIu32 " in %s has debug state %u", idx,
-			where, cbm_load_relaxed_u8(&pool->state[idx]));
+			where, cbm_load_relaxed_u8(&pool->debug.state[idx]));
 	return true;
 }
 
@@ -83,18 +83,18 @@ mark_pointer(struct audit *a, const void *buf, const char *where)
 	const struct cbm_pool *pool = a->pool;
 	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->base;
 
-	if (off >= pool->arena_bytes || off % pool->stride != 0) {
+	if (off >= pool->arena_bytes || off % pool->blocks.stride != 0) {
 		problem(a, "%s holds %p, not a buffer", where, buf);
 		return;
 	}
-	mark(a, (uint32_t)(off / pool->stride), where, CBM_BLOCK_POOLED);
+	mark(a, (uint32_t)(off / pool->blocks.stride), where, CBM_BLOCK_POOLED);
 }
 
 static void
 walk_freelist(struct audit *a)
 {
 	const struct cbm_pool *pool = a->pool;
-	uint32_t idx = cbm_istack_top_quiescent(&pool->freelist);
+	uint32_t idx = cbm_istack_top_quiescent(&pool->global.freelist);
 	uint64_t len = 0;
 
 	while (idx != CBM_NIL) {
@@ -103,15 +103,15 @@ walk_freelist(struct audit *a)
 		idx = cbm_load_relaxed_u32(&pool->links[idx]);
 		len++;
 	}
-	if (a->accounting && len != cbm_istack_count(&pool->freelist))
+	if (a->accounting && len != cbm_istack_count(&pool->global.freelist))
 		problem(a, "freelist holds %" PRIu64 " but counts %" PRIu64,
-			len, cbm_istack_count(&pool->freelist));
+			len, cbm_istack_count(&pool->global.freelist));
 }
 
 static void
 mark_magazine(struct audit *a, const struct cbm_mag *m, const char *where)
 {
-	const struct cbm_depot *d = &a->pool->depot;
+	const struct cbm_depot *d = &a->pool->global.depot;
 	uint32_t n = cbm_mag_count(m);
 
 	if (m->id >= d->nmags || cbm_depot_mag(d, m->id) != m) {
@@ -123,7 +123,7 @@ mark_magazine(struct audit *a, const struct cbm_mag *m, const char *where)
 			m->id, where);
 		return;
 	}
-	if (n > a->pool->mag_size) {
+	if (n > a->pool->caches.mag_size) {
 		problem(a, "magazine %" PRIu32 " in %s counts %" PRIu32, m->id,
 			where, n);
 		return;
@@ -135,7 +135,7 @@ mark_magazine(struct audit *a, const struct cbm_mag *m, const char *where)
 static void
 walk_depot_stack(struct audit *a, const struct cbm_istack *s, bool full)
 {
-	const struct cbm_depot *d = &a->pool->depot;
+	const struct cbm_depot *d = &a->pool->global.depot;
 	const char *where =
 		full ? "the depot's full stack" : "the depot's empty stack";
 	uint32_t id = cbm_istack_top_quiescent(s);
@@ -149,7 +149,7 @@ walk_depot_stack(struct audit *a, const struct cbm_istack *s, bool full)
 			return;
 		}
 		m = cbm_depot_mag(d, id);
-		if (cbm_mag_count(m) != (full ? a->pool->mag_size : 0))
+		if (cbm_mag_count(m) != (full ? a->pool->caches.mag_size : 0))
 			problem(a, "magazine %" PRIu32 " in %s counts %" PRIu32,
 				id, where, cbm_mag_count(m));
 		mark_magazine(a, m, where);
@@ -166,21 +166,22 @@ walk_caches(struct audit *a)
 {
 	const struct cbm_pool *pool = a->pool;
 
-	for (unsigned i = 0; i < pool->ncaches; i++) {
-		const struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
-		uint64_t w = cbm_load_relaxed_u64(&c->word);
+	for (unsigned i = 0; i < pool->caches.ncaches; i++) {
+		const struct cbm_cpu_cache *c = cbm_cache_at(&pool->caches, i);
+		uint32_t n;
+		void *const *slots = cbm_cache_slots_quiescent(c, &n);
 		char where[32];
 
 		snprintf(where, sizeof(where), "cache %u", i);
-		if (w & CBM_CACHE_LOCKS)
+		if (cbm_cache_is_held(c))
 			problem(a, "%s is held", where);
-		if (cbm_word_count(w) > pool->map.slots) {
-			problem(a, "%s counts %u of %u slots", where,
-				cbm_word_count(w), pool->map.slots);
+		if (n > pool->map.slots) {
+			problem(a, "%s counts %u of %u slots", where, n,
+				pool->map.slots);
 			continue;
 		}
-		for (uint32_t k = 0; k < cbm_word_count(w); k++)
-			mark_pointer(a, c->slots[k], where);
+		for (uint32_t k = 0; k < n; k++)
+			mark_pointer(a, slots[k], where);
 	}
 }
 
@@ -214,13 +215,13 @@ check_held(struct audit *a)
 			"%" PRIu64 " buffers are nowhere in the pool but the "
 			"counters say %" PRIu64 " are held",
 			held, counted);
-	for (uint32_t id = 0; id < pool->depot.nmags; id++)
+	for (uint32_t id = 0; id < pool->global.depot.nmags; id++)
 		if (!a->mag_seen[id])
 			problem(a, "magazine %" PRIu32 " is nowhere", id);
-	if (pool->state == NULL)
+	if (pool->debug.state == NULL)
 		return;
 	for (uint32_t i = 0; i < pool->capacity; i++) {
-		uint8_t s = cbm_load_relaxed_u8(&pool->state[i]);
+		uint8_t s = cbm_load_relaxed_u8(&pool->debug.state[i]);
 
 		if (!a->seen[i] && s != CBM_BLOCK_HELD &&
 		    s != CBM_BLOCK_DROPPED)
@@ -237,8 +238,8 @@ audit(void *arg)
 	struct audit *a = arg;
 
 	walk_freelist(a);
-	walk_depot_stack(a, &a->pool->depot.full, true);
-	walk_depot_stack(a, &a->pool->depot.empty, false);
+	walk_depot_stack(a, &a->pool->global.depot.full, true);
+	walk_depot_stack(a, &a->pool->global.depot.empty, false);
 	walk_caches(a);
 	walk_retired(a);
 	if (a->accounting)
@@ -264,7 +265,7 @@ cbm_verify(const struct cbm_pool *pool, bool accounting)
 	if (pool == NULL)
 		return -EINVAL;
 	a.seen = calloc(pool->capacity, 1);
-	a.mag_seen = calloc(pool->depot.nmags, 1);
+	a.mag_seen = calloc(pool->global.depot.nmags, 1);
 	if (a.seen == NULL || a.mag_seen == NULL) {
 		free(a.seen);
 		free(a.mag_seen);

@@ -148,7 +148,7 @@ tracker_init(struct tracker *t, cbm_pool *pool)
 {
 	t->pool = pool;
 	t->base = pool->base;
-	t->stride = pool->stride;
+	t->stride = pool->blocks.stride;
 	t->block = cbm_block_size(pool);
 	t->capacity = (uint32_t)cbm_capacity(pool);
 	t->owner = calloc(t->capacity, sizeof(*t->owner));

@@ -113,12 +113,12 @@ scribble_free_buffers(struct run *run, struct mix *m)
 			continue;
 		/* In ASan builds the pool poisons its free buffers; lift that
 		 * for the scribble and put it back by the pool's own rule
-		 * (check.h), which leaves granules shared with a neighbour
+		 * (debug.h), which leaves granules shared with a neighbour
 		 * alone. */
-		cbm_san_leave_pool(m->t.pool, b);
+		cbm_san_leave_pool(&m->t.pool->blocks, b);
 		memset(b, 0xa5, m->t.block);
 		memcpy(b, &some_held, sizeof(some_held));
-		cbm_san_enter_pool(m->t.pool, b);
+		cbm_san_enter_pool(&m->t.pool->blocks, b);
 	}
 	check(run, INV_ISOLATION, true, "scribble");
 }

@@ -194,7 +194,7 @@ call_main(void *arg)
 	if (c->bulk > 0)
 		c->rc = cbm_alloc_bulk(c->pool, c->bufs, c->bulk);
 	else
-		c->result = c->internal ? cbm_global_alloc_one(c->pool)
+		c->result = c->internal ? cbm_global_alloc_one(&c->pool->global)
 					: cbm_alloc(c->pool);
 	my_site = NO_SITE;
 	atomic_store(&c->returned, true);
@@ -233,7 +233,7 @@ one_magazine_free(cbm_pool *pool, void **held)
 	assert_int_equal(cbm_pool_trim(pool), MAG);
 	memcpy(held, b, (CAP - MAG) * sizeof(void *));
 	assert_int_equal(cbm_pool_stats(pool, &st), 0);
-	assert_int_equal(cbm_depot_full_count(&pool->depot), 1);
+	assert_int_equal(cbm_depot_full_count(&pool->global.depot), 1);
 	assert_int_equal(st.free, MAG);
 	assert_int_equal(st.in_use, CAP - MAG);
 }
@@ -276,7 +276,8 @@ a_drain_that_lost_its_race_looks_again(void **state)
 	for (int i = 0; i < CAP; i++)
 		cbm_free(pool, b[i]);
 	assert_int_equal(cbm_cache_count(cbm_cache_at(
-				 pool, (unsigned)cpu1 * pool->caches_per_cpu)),
+				 &pool->caches,
+				 (unsigned)cpu1 * pool->caches.caches_per_cpu)),
 			 CAP);
 	pin(cpu0);
 	start(&loser, pool, cpu0, CBM_SITE_DRAIN_BEFORE_TAKE);
@@ -320,8 +321,9 @@ a_magazine_in_transit_is_waited_for(void **state)
 	assert_non_null(b[CAP - MAG] = finish(&other));
 	assert_true(waited);
 	/* Taken below the counters: given back the same way. */
-	cbm_global_free_one(pool, (uint32_t)(((char *)carried - pool->base) /
-					     pool->stride));
+	cbm_global_free_one(&pool->global,
+			    (uint32_t)(((char *)carried - pool->base) /
+				       pool->blocks.stride));
 	give_back_all(pool, b, CAP - MAG + 1);
 }
 
@@ -396,8 +398,9 @@ a_fork_child_waits_for_no_move_of_a_thread_it_lacks(void **state)
 	carried = finish(&carrier);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	b[CAP - MAG] = carried;
-	cbm_global_free_one(pool, (uint32_t)(((char *)carried - pool->base) /
-					     pool->stride));
+	cbm_global_free_one(&pool->global,
+			    (uint32_t)(((char *)carried - pool->base) /
+				       pool->blocks.stride));
 	give_back_all(pool, b, CAP - MAG);
 }
 

@@ -61,13 +61,13 @@ small_pool(size_t capacity)
 static unsigned
 cache_index(const cbm_pool *pool, unsigned cpu)
 {
-	return cpu * pool->caches_per_cpu;
+	return cpu * pool->caches.caches_per_cpu;
 }
 
 static struct cbm_cpu_cache *
 cache_of(const cbm_pool *pool, unsigned cpu)
 {
-	return cbm_cache_at(pool, cache_index(pool, cpu));
+	return cbm_cache_at(&pool->caches, cache_index(pool, cpu));
 }
 
 static uint64_t
@@ -75,10 +75,10 @@ sum(const cbm_pool *pool, size_t field)
 {
 	uint64_t n = 0;
 
-	for (unsigned i = 0; i < pool->ncaches; i++)
-		n += atomic_load(
-			(cbm_atomic_u64 *)((char *)cbm_cache_at(pool, i) +
-					   field));
+	for (unsigned i = 0; i < pool->caches.ncaches; i++)
+		n += atomic_load((cbm_atomic_u64 *)((char *)cbm_cache_at(
+							    &pool->caches, i) +
+						    field));
 	return n;
 }
 
@@ -103,7 +103,7 @@ the_default_mode_is_rseq_where_it_can_be(void **state)
 	print_message("per-CPU mode: %s\n",
 		      st.percpu_mode == CBM_PERCPU_RSEQ ? "rseq" : "portable");
 	assert_int_equal(st.percpu_mode, expect);
-	assert_int_equal(pool->caches_per_cpu,
+	assert_int_equal(pool->caches.caches_per_cpu,
 			 expect == CBM_PERCPU_RSEQ ? 1 : 2);
 	cbm_pool_destroy(pool);
 }
@@ -136,7 +136,7 @@ one_trip_below_per_magazine(void **state)
 	assert_int_equal(SUM(pool, depot_exchanges), 0);
 	cbm_free(pool, b[2 * MAG]);
 	assert_int_equal(SUM(pool, depot_exchanges), 1);
-	assert_int_equal(cbm_depot_full_count(&pool->depot), 1);
+	assert_int_equal(cbm_depot_full_count(&pool->global.depot), 1);
 	assert_int_equal(cbm_cache_count(c), MAG + 1);
 	for (int i = 2 * MAG + 1; i < 3 * MAG; i++)
 		cbm_free(pool, b[i]);
@@ -155,25 +155,36 @@ empty_caches_take_full_magazines_from_the_depot(void **state)
 {
 	cbm_pool *pool = small_pool(64);
 	unsigned i = cache_index(pool, pin_to(allowed_cpu(0)));
-	struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
+	struct cbm_cpu_cache *c = cbm_cache_at(&pool->caches, i);
+	enum cbm_run_kind kind;
 	struct cbm_mag *full;
-	bool moving = false;
-	uint64_t w;
+	struct cbm_held h;
+	void *buf;
 
 	(void)state;
 	/* Put one full magazine on the depot by hand. */
-	full = cbm_depot_take_empty(&pool->depot);
-	assert_int_equal(cbm_global_fill_slots(pool, full->slots, MAG), MAG);
+	full = cbm_depot_take_empty(&pool->global.depot);
+	assert_int_equal(
+		cbm_global_take_run(&pool->global, full->slots, MAG, &kind),
+		MAG);
+	assert_int_equal(kind, CBM_RUN_CHAIN);
 	cbm_mag_set_count(full, MAG);
-	cbm_depot_give_full(&pool->depot, full);
+	cbm_depot_give_full(&pool->global.depot, full);
 
-	w = cbm_cache_take(pool, i);
-	assert_true(cbm_cache_refill_held(pool, c, &w, &moving));
-	assert_true(moving);
-	assert_int_equal(cbm_word_count(w), MAG);
+	/* An empty cache asked for a buffer takes the magazine whole. */
+	assert_true(cbm_caches_hold_current(&pool->caches, &h));
+	assert_ptr_equal(h.c, c);
+	assert_non_null(buf = cbm_held_pop(&pool->caches, &h));
+	assert_true(h.moving);
+	assert_int_equal(cbm_held_count(&h), MAG - 1);
+	assert_true(cbm_cache_push_held(h.c, &h.w, pool->map.slots, buf));
 	assert_int_equal(atomic_load(&c->depot_exchanges), 1);
-	assert_int_equal(cbm_depot_full_count(&pool->depot), 0);
-	cbm_cache_give_back(pool, i, w, moving);
+	assert_int_equal(cbm_depot_full_count(&pool->global.depot), 0);
+	cbm_caches_unhold(&pool->caches, &h);
+	/* That was a move out of the depot, and it has ended. */
+	assert_int_equal(
+		cbm_transit_in_flight(atomic_load(&pool->global.transit.word)),
+		0);
 	assert_conserved(pool);
 	cbm_pool_destroy(pool);
 }
@@ -205,40 +216,74 @@ drain_moves_everything_global(void **state)
 	cbm_pool_destroy(pool);
 }
 
+/* A cache taken (or given back) by another thread, as if its holder were
+ * preempted inside: the taking thread holds no other (percpu.h, P4). */
+struct taken {
+	cbm_pool *pool;
+	unsigned i;
+	uint64_t w;
+};
+
+static void *
+take_main(void *arg)
+{
+	struct taken *t = arg;
+
+	t->w = cbm_cache_take(&t->pool->caches, t->i);
+	return NULL;
+}
+
+static void *
+give_main(void *arg)
+{
+	struct taken *t = arg;
+
+	cbm_cache_give_back(&t->pool->caches, t->i, t->w, false);
+	return NULL;
+}
+
+static void
+in_thread(void *(*fn)(void *), struct taken *t)
+{
+	pthread_t thread;
+
+	assert_int_equal(pthread_create(&thread, NULL, fn, t), 0);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+}
+
 static void
 a_held_cache_sends_callers_elsewhere(void **state)
 {
 	cbm_pool *pool = small_pool(64);
 	unsigned i = cache_index(pool, pin_to(allowed_cpu(0)));
+	struct taken own = {pool, i, 0}, spare = {pool, i + 1, 0};
 	cbm_stats st;
-	uint64_t w;
 	void *buf;
 
 	(void)state;
 	/* Hold the CPU's cache, as a thread preempted inside would. */
-	w = cbm_cache_take(pool, i);
+	in_thread(take_main, &own);
 	buf = cbm_alloc(pool);
 	assert_non_null(buf);
 	cbm_free(pool, buf);
 	cbm_pool_stats(pool, &st);
-	if (pool->mode == CBM_MODE_PORTABLE) {
+	if (pool->caches.mode == CBM_MODE_PORTABLE) {
 		/* The spare took both. */
-		struct cbm_cpu_cache *spare = cbm_cache_at(pool, i + 1);
+		struct cbm_cpu_cache *c = cbm_cache_at(&pool->caches, i + 1);
 
-		assert_int_equal(cbm_cache_allocs(spare), 1);
-		assert_int_equal(cbm_cache_frees(spare), 1);
+		assert_int_equal(cbm_cache_allocs(c), 1);
+		assert_int_equal(cbm_cache_frees(c), 1);
 		assert_int_equal(st.busy_fallbacks, 0);
-		uint64_t w2 = cbm_cache_take(pool, i + 1);
-
+		in_thread(take_main, &spare);
 		buf = cbm_alloc(pool);
 		cbm_free(pool, buf);
 		cbm_pool_stats(pool, &st);
-		cbm_cache_give_back(pool, i + 1, w2, false);
+		in_thread(give_main, &spare);
 	}
 	/* Straight to the global tier, and still no waiting. */
 	assert_int_equal(st.busy_fallbacks, 2);
 	assert_int_equal(st.in_use, 0);
-	cbm_cache_give_back(pool, i, w, false);
+	in_thread(give_main, &own);
 	assert_conserved(pool);
 	cbm_pool_destroy(pool);
 }
@@ -282,7 +327,7 @@ counters_stay_exact_across_folds(void **state)
 {
 	cbm_pool *pool = small_pool(256);
 	unsigned i = cache_index(pool, pin_to(allowed_cpu(0)));
-	struct cbm_cpu_cache *c = cbm_cache_at(pool, i);
+	struct cbm_cpu_cache *c = cbm_cache_at(&pool->caches, i);
 	void *b[40];
 	cbm_stats st;
 
@@ -295,7 +340,7 @@ counters_stay_exact_across_folds(void **state)
 		for (int k = 0; k < n; k++)
 			cbm_free(pool, b[k]);
 		if (round % 7 == 0)
-			cbm_cache_fold(pool, i);
+			cbm_cache_fold(&pool->caches, i);
 	}
 	cbm_pool_stats(pool, &st);
 	/* 50 rounds of 1..40: sum = 1 + ... + 40 + 1 + ... + 10 */
@@ -314,11 +359,11 @@ caches_are_whole_lines(void **state)
 	cbm_pool *pool = small_pool(16);
 
 	(void)state;
-	assert_int_equal(pool->cache_bytes % 64, 0);
-	assert_int_equal((uintptr_t)cbm_cache_at(pool, 1) % 64, 0);
+	assert_int_equal(pool->caches.cache_bytes % 64, 0);
+	assert_int_equal((uintptr_t)cbm_cache_at(&pool->caches, 1) % 64, 0);
 	assert_int_equal(offsetof(struct cbm_cpu_cache, slots),
 			 CBM_CACHE_SLOTS_OFFSET);
-	assert_true(pool->cache_bytes >=
+	assert_true(pool->caches.cache_bytes >=
 		    CBM_CACHE_SLOTS_OFFSET + pool->map.slots * sizeof(void *));
 	cbm_pool_destroy(pool);
 }
@@ -364,7 +409,7 @@ interrupted_sequences_restart(void **state)
 	pthread_t t;
 
 	(void)state;
-	if (pool->mode != CBM_MODE_RSEQ) {
+	if (pool->caches.mode != CBM_MODE_RSEQ) {
 		cbm_pool_destroy(pool);
 		skip();
 	}

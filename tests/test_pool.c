@@ -234,17 +234,18 @@ verify_catches_planted_damage(void **state)
 	assert_int_equal(cbm_pool_verify(pool), 0);
 	/* A held buffer pushed on the freelist behind the counters' back:
 	 * it is "nowhere" no longer, and the counters disagree. */
-	cbm_istack_push(&pool->freelist, pool->links, idx);
+	cbm_istack_push(&pool->global.freelist, pool->links, idx);
 	assert_int_equal(cbm_pool_verify(pool), -EUCLEAN);
-	assert_int_equal(cbm_istack_pop(&pool->freelist, pool->links), idx);
+	assert_int_equal(cbm_istack_pop(&pool->global.freelist, pool->links),
+			 idx);
 	assert_int_equal(cbm_pool_verify(pool), 0);
 	cbm_free(pool, buf);
 	assert_int_equal(cbm_pool_verify(pool), 0);
 	/* A free buffer in a cache and on the freelist at once. */
 	{
-		struct cbm_cpu_cache *c = cbm_cache_at(pool, 0);
+		struct cbm_cpu_cache *c = cbm_cache_at(&pool->caches, 0);
 		uint64_t w = atomic_load(&c->word);
-		uint32_t top = cbm_istack_top_quiescent(&pool->freelist);
+		uint32_t top = cbm_istack_top_quiescent(&pool->global.freelist);
 
 		c->slots[cbm_word_count(w)] = cbm_block_ptr(pool, top);
 		atomic_store(&c->word, w + 1);
@@ -263,7 +264,7 @@ debug_pools_guard_the_end(void **state)
 
 	(void)state;
 	assert_int_equal(cbm_block_size(pool), 128);
-	assert_true(pool->stride > 128);
+	assert_true(pool->blocks.stride > 128);
 	b = cbm_alloc(pool);
 	memset(b, 0xff, 128); /* every usable byte, and not one more */
 	cbm_free(pool, b);
@@ -308,7 +309,7 @@ struct mt {
 static uint32_t
 index_of(const cbm_pool *pool, const void *p)
 {
-	return (uint32_t)(((const char *)p - pool->base) / pool->stride);
+	return (uint32_t)(((const char *)p - pool->base) / pool->blocks.stride);
 }
 
 static void
@@ -549,7 +550,7 @@ held_buffers_stay_writable_when_neighbours_share_a_granule(void **state)
 		cbm_pool *pool;
 
 		assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
-		assert_int_equal(pool->stride, blocks[b]);
+		assert_int_equal(pool->blocks.stride, blocks[b]);
 		for (unsigned i = 0; i < ODD_THREADS; i++)
 			o[i] = (struct odd){
 				.pool = pool,

@@ -21,7 +21,7 @@ import sys
 
 # Layer of each header, and the order within a layer.
 LAYERS = [
-    (0, ["compiler.h", "atomics.h", "plant.h", "cpu.h"]),
+    (0, ["compiler.h", "contract.h", "atomics.h", "plant.h", "cpu.h"]),
     (1, ["istack.h", "transit.h", "arena.h", "report.h"]),
     (2, ["magazine.h", "depot.h", "debug.h"]),
     (3, ["global.h"]),

@@ -1,6 +1,6 @@
 /*
  * Tagged-index Treiber stacks (cbm_istack) and push/take-all lists
- * (cbm_ilist). See freelist.h for the contracts.
+ * (cbm_ilist). See istack.h for the contracts.
  *
  * Invariants of cbm_istack:
  *
@@ -30,10 +30,11 @@
  * read-modify-write, so they are in the release sequence the acquire reads
  * from.
  */
-#include "freelist.h"
+#include "istack.h"
 
 #include <ck_backoff.h>
 
+#include "contract.h"
 #include "plant.h"
 
 static inline uint64_t
@@ -89,6 +90,8 @@ cbm_istack_push_chain(struct cbm_istack *s, cbm_atomic_u32 *links,
 	uint64_t old = cbm_load_relaxed_u64(&s->head);
 	uint64_t next;
 
+	/* I3: only indices are ever linked, and a chain has an end. */
+	CBM_ASSERT(first != CBM_NIL && last != CBM_NIL && n > 0);
 	cbm_fetch_add_relaxed_u64(&s->count, n); /* I4: before the CAS */
 	for (;;) {
 		cbm_store_relaxed_u32(&links[last], head_index(old));

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "freelist.h"
+#include "istack.h"
 
 #define N 64
 

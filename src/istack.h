@@ -26,8 +26,8 @@
  *   push     -        -
  *   take_all -        -
  */
-#ifndef CBM_FREELIST_H
-#define CBM_FREELIST_H
+#ifndef CBM_ISTACK_H
+#define CBM_ISTACK_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -120,4 +120,4 @@ cbm_ilist_first_quiescent(const struct cbm_ilist *l)
 	return (uint32_t)cbm_load_relaxed_u64(&l->head);
 }
 
-#endif /* CBM_FREELIST_H */
+#endif /* CBM_ISTACK_H */

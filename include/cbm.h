@@ -198,9 +198,9 @@ CBM_NODISCARD CBM_API int cbm_pool_create(const cbm_pool_config *cfg,
  * Destroy a pool and unmap its arena. Buffers still held are reported once
  * as CBM_ERR_LEAK (the default handler prints and returns) and are gone with
  * the arena. NULL is a no-op. The caller must guarantee that no other call
- * on this pool runs concurrently or later. Cost: first what cbm_barrier costs (it
- * waits for a reclamation pass, so for an RCU grace period), then O(CPUs)
- * plus munmap.
+ * on this pool runs concurrently or later. Cost: first what cbm_barrier
+ * costs (it waits for a reclamation pass, so for an RCU grace period), then
+ * O(CPUs) plus munmap.
  */
 CBM_API void cbm_pool_destroy(cbm_pool *pool);
 

@@ -50,7 +50,6 @@ fill_slots(struct cbm_global *g, void **slots, uint32_t max)
 
 	idx = cbm_istack_pop_chain(&g->freelist, g->links, max, &n);
 	for (uint32_t i = 0; i < n; i++) {
-		CBM_ASSERT_EXPENSIVE(idx < g->blocks->capacity);
 		slots[i] = cbm_blocks_ptr(g->blocks, idx);
 		idx = cbm_load_relaxed_u32(&g->links[idx]);
 	}

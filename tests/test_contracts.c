@@ -131,6 +131,79 @@ no_wait_for_a_cache_while_one_is_held(void **state)
 	expect_assertion(take_a_second_cache, "cbm_witness_caches == 0");
 }
 
+/* P4: holding the current cache with another one held. */
+static void
+allocate_with_a_cache_taken(cbm_pool *pool)
+{
+	cbm_cache_take(&pool->caches, 0);
+	(void)cbm_alloc(pool);
+}
+
+static void
+no_cache_is_held_twice_by_a_slow_path(void **state)
+{
+	(void)state;
+	expect_assertion(allocate_with_a_cache_taken,
+			 "cbm_witness_caches == 0");
+}
+
+/* percpu.h: a cache index names a cache. */
+static void
+take_a_cache_past_the_last(cbm_pool *pool)
+{
+	cbm_cache_take(&pool->caches, pool->caches.ncaches);
+}
+
+static void
+cache_indices_name_caches(void **state)
+{
+	(void)state;
+	expect_assertion(take_a_cache_past_the_last, "i < caches->ncaches");
+}
+
+/* depot.h: a magazine given as empty must be empty. */
+static void
+give_a_full_magazine_as_empty(cbm_pool *pool)
+{
+	struct cbm_mag *m = cbm_depot_take_empty(&pool->global.depot);
+
+	cbm_mag_set_count(m, 1);
+	cbm_depot_give_empty(&pool->global.depot, m);
+}
+
+static void
+empty_magazines_are_empty(void **state)
+{
+	(void)state;
+	expect_assertion(give_a_full_magazine_as_empty,
+			 "cbm_mag_count(m) == 0");
+}
+
+/* global.h: runs are at most a magazine. */
+static void
+take_a_run_longer_than_a_magazine(cbm_pool *pool)
+{
+	void *slots[8];
+	enum cbm_run_kind kind;
+
+	cbm_global_take_run(&pool->global, slots, 5, &kind);
+}
+
+static void
+put_an_empty_run(cbm_pool *pool)
+{
+	cbm_global_put_run(&pool->global, NULL, 0);
+}
+
+static void
+runs_are_one_to_a_magazine(void **state)
+{
+	(void)state;
+	expect_assertion(take_a_run_longer_than_a_magazine,
+			 "max > 0 && max <= g->mag_size");
+	expect_assertion(put_an_empty_run, "n > 0 && n <= g->mag_size");
+}
+
 /* depot.h: a magazine given as full must be full. */
 static void
 give_an_empty_magazine_as_full(cbm_pool *pool)
@@ -235,7 +308,11 @@ main(void)
 		cmocka_unit_test(no_report_while_a_cache_is_held),
 		cmocka_unit_test(no_registry_lock_while_a_cache_is_held),
 		cmocka_unit_test(no_wait_for_a_cache_while_one_is_held),
+		cmocka_unit_test(no_cache_is_held_twice_by_a_slow_path),
+		cmocka_unit_test(cache_indices_name_caches),
 		cmocka_unit_test(full_magazines_are_full),
+		cmocka_unit_test(empty_magazines_are_empty),
+		cmocka_unit_test(runs_are_one_to_a_magazine),
 		cmocka_unit_test(indices_are_below_capacity),
 		cmocka_unit_test(spilled_runs_hold_only_buffers),
 		cmocka_unit_test(moves_end_only_after_they_begin),

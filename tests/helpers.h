@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -79,6 +80,54 @@ assert_conserved(const cbm_pool *pool)
 	assert_int_equal(st.free + st.cached + st.retired + st.in_use,
 			 st.capacity);
 	assert_int_equal(cbm_pool_verify(pool), 0);
+}
+
+/* The CPUs the test process may run on, as it started: keep_affinity()
+ * first thing in main. */
+static inline cpu_set_t *
+test_affinity(void)
+{
+	static cpu_set_t set;
+
+	return &set;
+}
+
+static inline void
+keep_affinity(void)
+{
+	sched_getaffinity(0, sizeof(cpu_set_t), test_affinity());
+}
+
+/* A teardown: back to all of them. */
+static inline int
+restore_affinity(void **state)
+{
+	(void)state;
+	return sched_setaffinity(0, sizeof(cpu_set_t), test_affinity());
+}
+
+/* The nth of those CPUs, or CPU_SETSIZE when there are fewer. */
+static inline unsigned
+allowed_cpu(int nth)
+{
+	int seen = 0;
+
+	for (unsigned c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, test_affinity()) && seen++ == nth)
+			return c;
+	return CPU_SETSIZE;
+}
+
+/* Pin the calling thread to cpu; returns it. */
+static inline unsigned
+pin_to(unsigned cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	assert_int_equal(sched_setaffinity(0, sizeof(set), &set), 0);
+	return cpu;
 }
 
 /* Run fn(arg_i) on n threads at once and join them. */

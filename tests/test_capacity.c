@@ -28,8 +28,6 @@
 
 /* ---- pools in the shape each window needs ------------------------------ */
 
-static cpu_set_t original;
-
 static cbm_pool *
 window_pool(unsigned idle_trim_ms)
 {
@@ -53,18 +51,6 @@ assert_exact(const cbm_stats *st, size_t in_use)
 }
 
 #ifdef CBM_FAULT_INJECTION
-
-/* The nth CPU this process may run on, or -1. */
-static int
-cpu_nth(int nth)
-{
-	int seen = 0;
-
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &original) && seen++ == nth)
-			return c;
-	return -1;
-}
 
 /* ---- holding a thread at a site ---------------------------------------- */
 
@@ -160,7 +146,7 @@ let_go(void)
 struct call {
 	pthread_t thread;
 	cbm_pool *pool;
-	int cpu;       /* pin to it, or -1 */
+	unsigned cpu;  /* pin to it, or CPU_SETSIZE */
 	int site;      /* stop there, or NO_SITE */
 	int next_site; /* and then there */
 	bool internal; /* cbm_global_alloc_one instead of cbm_alloc */
@@ -171,24 +157,13 @@ struct call {
 	atomic_bool returned;
 };
 
-static void
-pin(int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET((unsigned)cpu, &set);
-	assert_int_equal(sched_setaffinity(0, sizeof(set), &set), 0);
-}
-
 static void *
 call_main(void *arg)
 {
 	struct call *c = arg;
 
-	pin(c->cpu);
+	if (c->cpu < CPU_SETSIZE)
+		pin_to(c->cpu);
 	my_site = c->site;
 	my_next_site = c->next_site;
 	if (c->bulk > 0)
@@ -202,7 +177,7 @@ call_main(void *arg)
 }
 
 static void
-start(struct call *c, cbm_pool *pool, int cpu, int site)
+start(struct call *c, cbm_pool *pool, unsigned cpu, int site)
 {
 	c->pool = pool;
 	c->cpu = cpu;
@@ -258,19 +233,19 @@ give_back_all(cbm_pool *pool, void **held, size_t n)
 static void
 a_drain_that_lost_its_race_looks_again(void **state)
 {
-	int cpu0 = cpu_nth(0), cpu1 = cpu_nth(1);
+	unsigned cpu0 = allowed_cpu(0), cpu1 = allowed_cpu(1);
 	struct call loser = {.next_site = NO_SITE};
 	struct call winner = {.next_site = NO_SITE};
 	cbm_pool *pool;
 	void *b[CAP];
 
 	(void)state;
-	if (cpu1 < 0)
+	if (cpu1 == CPU_SETSIZE)
 		skip();
 	pool = window_pool(CBM_IDLE_TRIM_OFF);
 	hold_reset();
 	/* Every buffer in cpu1's cache. */
-	pin(cpu1);
+	pin_to(cpu1);
 	for (int i = 0; i < CAP; i++)
 		assert_non_null(b[i] = cbm_alloc(pool));
 	for (int i = 0; i < CAP; i++)
@@ -279,7 +254,7 @@ a_drain_that_lost_its_race_looks_again(void **state)
 				 &pool->caches,
 				 (unsigned)cpu1 * pool->caches.caches_per_cpu)),
 			 CAP);
-	pin(cpu0);
+	pin_to(cpu0);
 	start(&loser, pool, cpu0, CBM_SITE_DRAIN_BEFORE_TAKE);
 	assert_true(wait_paused());
 	start(&winner, pool, cpu0, NO_SITE);
@@ -309,9 +284,9 @@ a_magazine_in_transit_is_waited_for(void **state)
 	(void)state;
 	one_magazine_free(pool, b);
 	hold_reset();
-	start(&carrier, pool, -1, CBM_SITE_MAG_IN_HAND);
+	start(&carrier, pool, CPU_SETSIZE, CBM_SITE_MAG_IN_HAND);
 	assert_true(wait_paused());
-	start(&other, pool, -1, NO_SITE);
+	start(&other, pool, CPU_SETSIZE, NO_SITE);
 	/* It has had every chance to give up; it must still be waiting. */
 	usleep(100 * 1000);
 	waited = !atomic_load(&other.returned);
@@ -336,7 +311,7 @@ a_magazine_in_transit_is_waited_for(void **state)
 static void
 a_refill_in_transit_is_waited_for(void **state)
 {
-	int cpu0 = cpu_nth(0), cpu1 = cpu_nth(1);
+	unsigned cpu0 = allowed_cpu(0), cpu1 = allowed_cpu(1);
 	struct call refiller = {.next_site = NO_SITE};
 	struct call other = {.next_site = NO_SITE};
 	cbm_pool *pool;
@@ -344,7 +319,7 @@ a_refill_in_transit_is_waited_for(void **state)
 	bool waited;
 
 	(void)state;
-	if (cpu1 < 0)
+	if (cpu1 == CPU_SETSIZE)
 		skip();
 	pool = window_pool(CBM_IDLE_TRIM_OFF);
 	one_magazine_free(pool, b);
@@ -378,7 +353,7 @@ a_fork_child_waits_for_no_move_of_a_thread_it_lacks(void **state)
 	(void)state;
 	one_magazine_free(pool, b);
 	hold_reset();
-	start(&carrier, pool, -1, CBM_SITE_MAG_IN_HAND);
+	start(&carrier, pool, CPU_SETSIZE, CBM_SITE_MAG_IN_HAND);
 	assert_true(wait_paused());
 	child = fork();
 	if (child == 0) {
@@ -423,9 +398,9 @@ a_failing_bulk_allocation_does_not_starve_a_single_one(void **state)
 	(void)state;
 	one_magazine_free(pool, b);
 	hold_reset();
-	start(&bulk, pool, cpu_nth(0), CBM_SITE_BULK_GATHERING);
+	start(&bulk, pool, allowed_cpu(0), CBM_SITE_BULK_GATHERING);
 	assert_true(wait_paused());
-	start(&one, pool, cpu_nth(1) >= 0 ? cpu_nth(1) : cpu_nth(0), NO_SITE);
+	start(&one, pool, allowed_cpu(1), NO_SITE);
 	usleep(100 * 1000);
 	waited = !atomic_load(&one.returned);
 	let_go();
@@ -448,21 +423,21 @@ a_failing_bulk_allocation_does_not_starve_a_single_one(void **state)
 static void
 two_gathering_bulk_allocations_do_not_both_fail(void **state)
 {
-	int cpu0 = cpu_nth(0), cpu1 = cpu_nth(1);
+	unsigned cpu0 = allowed_cpu(0), cpu1 = allowed_cpu(1);
 	struct call first = {.bulk = 3, .next_site = CBM_SITE_BULK_GIVING_BACK};
 	struct call second = {.bulk = 3, .next_site = NO_SITE};
 	cbm_pool *pool;
 	void *b[CAP];
 
 	(void)state;
-	if (cpu1 < 0)
+	if (cpu1 == CPU_SETSIZE)
 		skip();
 	pool = window_pool(CBM_IDLE_TRIM_OFF);
 	for (int i = 0; i < CAP; i++)
 		assert_non_null(b[i] = cbm_alloc(pool));
-	pin(cpu0);
+	pin_to(cpu0);
 	cbm_free_bulk(pool, b, 2);
-	pin(cpu1);
+	pin_to(cpu1);
 	cbm_free_bulk(pool, b + 2, 2);
 	hold_reset();
 	start(&first, pool, cpu0, CBM_SITE_BULK_GATHERING);
@@ -575,24 +550,22 @@ stats_are_exact_under_retires_and_idle_trims(void **state)
 int
 main(void)
 {
+	/* Tests pin threads: each ends where it began. */
+#define T(f) cmocka_unit_test_teardown(f, restore_affinity)
 	const struct CMUnitTest tests[] = {
 #ifdef CBM_FAULT_INJECTION
-		cmocka_unit_test(a_drain_that_lost_its_race_looks_again),
-		cmocka_unit_test(a_magazine_in_transit_is_waited_for),
-		cmocka_unit_test(a_refill_in_transit_is_waited_for),
-		cmocka_unit_test(
-			a_fork_child_waits_for_no_move_of_a_thread_it_lacks),
-		cmocka_unit_test(
-			a_failing_bulk_allocation_does_not_starve_a_single_one),
-		cmocka_unit_test(
-			two_gathering_bulk_allocations_do_not_both_fail),
-		cmocka_unit_test(
-			stats_are_exact_while_an_idle_drain_is_half_done),
+		T(a_drain_that_lost_its_race_looks_again),
+		T(a_magazine_in_transit_is_waited_for),
+		T(a_refill_in_transit_is_waited_for),
+		T(a_fork_child_waits_for_no_move_of_a_thread_it_lacks),
+		T(a_failing_bulk_allocation_does_not_starve_a_single_one),
+		T(two_gathering_bulk_allocations_do_not_both_fail),
+		T(stats_are_exact_while_an_idle_drain_is_half_done),
 #endif
-		cmocka_unit_test(stats_are_exact_under_retires_and_idle_trims),
+		T(stats_are_exact_under_retires_and_idle_trims),
 	};
 
-	sched_getaffinity(0, sizeof(original), &original);
+	keep_affinity();
 	if (getenv("CBM_TEST_FILTER") != NULL)
 		cmocka_set_test_filter(getenv("CBM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);

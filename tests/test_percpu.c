@@ -19,30 +19,6 @@
 
 #define MAG 4
 
-static cpu_set_t original_affinity;
-
-static unsigned
-pin_to(unsigned cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	assert_int_equal(sched_setaffinity(0, sizeof(set), &set), 0);
-	return cpu;
-}
-
-static unsigned
-allowed_cpu(int nth)
-{
-	int seen = 0;
-
-	for (unsigned c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &original_affinity) && seen++ == nth)
-			return c;
-	return CPU_SETSIZE;
-}
-
 static cbm_pool *
 small_pool(size_t capacity)
 {
@@ -432,18 +408,10 @@ interrupted_sequences_restart(void **state)
 	cbm_pool_destroy(pool);
 }
 
-static int
-restore_affinity(void **state)
-{
-	(void)state;
-	return sched_setaffinity(0, sizeof(original_affinity),
-				 &original_affinity);
-}
-
 int
 main(void)
 {
-	sched_getaffinity(0, sizeof(original_affinity), &original_affinity);
+	keep_affinity();
 #define T(f) cmocka_unit_test_teardown(f, restore_affinity)
 	const struct CMUnitTest tests[] = {
 		T(the_default_mode_is_rseq_where_it_can_be),

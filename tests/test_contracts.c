@@ -285,25 +285,11 @@ pushed_chains_name_entries(void **state)
 
 #endif /* CBM_ASSERTS */
 
-static void
-assertions_are_compiled_in_where_promised(void **state)
-{
-	(void)state;
-#if defined(CBM_FAULT_INJECTION) || !defined(NDEBUG)
-#ifndef CBM_ASSERTS
-	fail_msg("a debug or fault-injection build without assertions");
-#endif
-#else
-	skip();
-#endif
-}
-
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(assertions_are_compiled_in_where_promised),
 #ifdef CBM_ASSERTS
+	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(held_cache_calls_need_a_held_cache),
 		cmocka_unit_test(no_report_while_a_cache_is_held),
 		cmocka_unit_test(no_registry_lock_while_a_cache_is_held),
@@ -317,8 +303,11 @@ main(void)
 		cmocka_unit_test(spilled_runs_hold_only_buffers),
 		cmocka_unit_test(moves_end_only_after_they_begin),
 		cmocka_unit_test(pushed_chains_name_entries),
-#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
+#else
+	/* A release build: nothing to fire. 77 is meson's SKIP. */
+	return 77;
+#endif
 }

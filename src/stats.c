@@ -78,7 +78,10 @@ read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
 	out->free = cbm_global_count(&pool->global);
 	out->cached = t.cached;
 	out->retired = cbm_reclaim_pending(pool);
-	out->in_use = held(t.allocs, t.frees + retires(pool), pool->capacity);
+	out->reclaimed = cbm_load_relaxed_u64(&pool->reclaim.reclaimed);
+	/* Every buffer retired so far is waiting, in flight, or back. */
+	out->in_use = held(t.allocs, t.frees + out->retired + out->reclaimed,
+			   pool->capacity);
 	out->allocs = t.allocs;
 	out->frees = t.frees;
 	out->alloc_failures = cbm_load_relaxed_u64(&pool->alloc_failures);
@@ -90,7 +93,6 @@ read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
 	out->steals = cbm_load_relaxed_u64(&pool->steals);
 	out->trims = cbm_load_relaxed_u64(&pool->trims);
 	out->idle_drains = cbm_load_relaxed_u64(&pool->trim.idle_drains);
-	out->reclaimed = cbm_load_relaxed_u64(&pool->reclaim.reclaimed);
 	out->grace_periods = cbm_load_relaxed_u64(&pool->reclaim.grace_periods);
 	out->rseq_aborts = cbm_load_relaxed_u64(&pool->caches.rseq_aborts);
 	out->magazine_size = pool->caches.mag_size;

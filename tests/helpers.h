@@ -70,6 +70,23 @@ make_pool(size_t block_size, size_t capacity, unsigned flags)
 	return pool;
 }
 
+/* A pool of capacity 64-byte buffers with magazines of magazine_size, for
+ * tests that count what moves between caches and tiers. */
+static inline cbm_pool *
+make_magazine_pool(size_t capacity, unsigned magazine_size,
+		   unsigned idle_trim_ms)
+{
+	cbm_pool_config cfg = {.block_size = 64,
+			       .capacity = capacity,
+			       .magazine_size = magazine_size,
+			       .idle_trim_ms = idle_trim_ms,
+			       .name = "test"};
+	cbm_pool *pool = NULL;
+
+	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+	return pool;
+}
+
 /* The two accounts of a quiescent pool agree (stats.c). */
 static inline void
 assert_conserved(const cbm_pool *pool)

@@ -31,15 +31,7 @@
 static cbm_pool *
 window_pool(unsigned idle_trim_ms)
 {
-	cbm_pool_config cfg = {.block_size = 64,
-			       .capacity = CAP,
-			       .magazine_size = MAG,
-			       .idle_trim_ms = idle_trim_ms,
-			       .name = "window"};
-	cbm_pool *pool;
-
-	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
-	return pool;
+	return make_magazine_pool(CAP, MAG, idle_trim_ms);
 }
 
 static void

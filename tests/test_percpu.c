@@ -22,15 +22,7 @@
 static cbm_pool *
 small_pool(size_t capacity)
 {
-	cbm_pool_config cfg = {.block_size = 64,
-			       .capacity = capacity,
-			       .magazine_size = MAG,
-			       .idle_trim_ms = CBM_IDLE_TRIM_OFF,
-			       .name = "percpu"};
-	cbm_pool *pool;
-
-	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
-	return pool;
+	return make_magazine_pool(capacity, MAG, CBM_IDLE_TRIM_OFF);
 }
 
 /* The cache a thread pinned to cpu uses first. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * One Google Benchmark binary per peer: meson.build compiles this file once
  * per peer, naming the peer's header and struct, because three of the

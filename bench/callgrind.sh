@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Instructions per alloc+free pair for cbm and each peer, counted by
 # callgrind: a number that machine noise cannot move.
 #

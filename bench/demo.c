@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbm_demo: alloc+free pairs per second, per thread count, for cbm and for
  * malloc/free of the same size, measured side by side in one run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * SPSC hand-off over ck_ring; see handoff.h for the contract.
  *

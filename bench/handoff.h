@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A single-producer, single-consumer hand-off of buffer pointers between two
  * benchmark threads, over ck_ring (the house choice for hand-offs in bench/).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The benchmark harness: every workload, for the one peer a binary is built
  * for (bench.cc), on Google Benchmark.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Callgrind driver (callgrind.sh): a fixed number of alloc+free pairs of
  * one peer, outside Google Benchmark, whose own loop would pollute the

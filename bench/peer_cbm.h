@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The subject: a cbm pool, through the public C API only, as a user links
  * it. Peers are structs of static inline functions so that each binary

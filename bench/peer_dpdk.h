@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * DPDK's rte_mempool with its per-lcore cache, the pool most packet
  * processing code uses.

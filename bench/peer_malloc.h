@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * General-purpose allocators as peers: glibc, jemalloc, mimalloc, tcmalloc.
  *

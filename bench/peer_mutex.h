@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The naive baseline: one freelist of fixed-size buffers behind one
  * pthread mutex, what a pool looks like before anyone measures it. Every

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Turn the Google Benchmark JSON of all peers into a table and a plot.
 
     report.py JSON_DIR OUT_DIR

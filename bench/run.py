@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Run every peer's benchmark binary, side by side, then report.
 
     run.py BUILD_DIR OUT_DIR [--full | --smoke]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * How the harness times one run (one Google Benchmark run of k threads),
  * and how it stops a run that stalls.

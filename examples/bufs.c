@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The buffer source of the example servers (bufs.h): a cbm pool, or malloc.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Where the example servers' I/O buffers come from: one cbm pool shared by
  * every worker, or, with --malloc, malloc and free, so that the two can be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The response cache (cache.h): build, publish, retire. */
 #include "cache.h"
 

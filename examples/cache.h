@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The epoll server's response cache: one shared, ready-to-send 200
  * response, in a pool buffer, that workers rebuild under load.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * epoll_server: an HTTP/1.1 server on epoll whose every I/O buffer comes
  * from one cbm pool shared by all workers (or malloc, with --malloc).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Just enough HTTP/1.1 for the example servers: a strict parser of request
  * heads (RFC 9112), and the responses they send. Requests are parsed from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Listening sockets (listen.h). */
 #include "listen.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The servers' listening sockets: one per worker, all on one port. */
 #ifndef EXAMPLES_LISTEN_H
 #define EXAMPLES_LISTEN_H

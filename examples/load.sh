@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Load both example servers with wrk, with the pool and with --malloc, side
 # by side, then overload them (more connections than the pool has
 # buffers), and print the results as a Markdown table: requests/s, latency

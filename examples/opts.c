@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The servers' command line: defaults, limits, and --help. */
 #include "opts.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The command line of the example servers (epoll_server, uring_server):
  * what a person can set, with the defaults and limits in opts.c.

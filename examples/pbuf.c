@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A provided-buffer ring fed by a cbm pool (pbuf.h). */
 #include "pbuf.h"
 

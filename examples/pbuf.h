@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A provided-buffer ring (io_uring, Linux 5.19+) that a cbm pool keeps
  * full: the kernel picks a pool buffer for each receive, the application

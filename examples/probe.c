@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_probe: starts an example server, checks it the way a test should,
  * stops it with SIGTERM, and checks that it exited 0 with every buffer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The example servers' process life (server.h). */
 #include "server.h"
 

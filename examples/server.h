@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the two example servers share: the process's life. server_main
  * parses the command line, makes the pool, opens one listening socket per

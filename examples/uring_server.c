@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uring_server: an HTTP/1.1 server on io_uring whose receive buffers are
  * chosen by the kernel from a provided-buffer ring that a cbm pool keeps

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbm: a lock-free, multi-core pool of fixed-size buffers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The allocation paths: cbm_alloc, cbm_free and their bulk forms.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Arena mapping. Alignments above the page size are had by mapping align
  * bytes more than needed and unmapping the misaligned head and the tail.

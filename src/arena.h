@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The arena: the memory of a pool's buffers, one mapping per pool, and its
  * geometry: buffer i lives at base + i * stride, and a pointer is turned

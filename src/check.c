@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Pointers the application gives back (check.h): what is wrong with one
  * that failed the check, told apart only here, off the fast path.

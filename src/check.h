@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The pool's check of pointers the application gives back: one
  * subtraction, a multiply, a rotate and a compare on the pool's hot line

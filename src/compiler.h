@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small compiler helpers shared by every file of the library. */
 #ifndef CBM_COMPILER_H
 #define CBM_COMPILER_H

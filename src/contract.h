@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Assertions that check the contracts the comments state, in two tiers as
  * mimalloc and liburcu have them:

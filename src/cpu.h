@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Which CPU the calling thread is on, cheaply.
  *

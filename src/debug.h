@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Debug pools' buffer states and guard zones, and the sanitizer hooks that
  * every build's pools share.

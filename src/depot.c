@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The depot (see depot.h for its invariants). Magazines are named by their
  * index so that the stacks are tagged-index istacks: one 64-bit CAS each, and

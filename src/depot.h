@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The depot: lock-free stacks of full and of empty magazines, shared by all
  * CPUs, so that a CPU trades a whole magazine (mag_size buffers) per CAS.

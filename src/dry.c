@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The NULL decision (docs/design.md, "Capacity means capacity").
  *

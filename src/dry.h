@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The NULL decision: whether a dry allocation may give up (dry.c).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fork safety: what each layer holds across fork(), and how a child gets
  * usable pools (the reclamation thread does not exist there; no lock may be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fork safety (fork.c). */
 #ifndef CBM_FORK_H
 #define CBM_FORK_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The global tier (global.h, where its policy and invariant are stated).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The global tier: the buffer freelist and the depot of magazines behind
  * one interface. Only this tier knows the depot exists (and the audits that

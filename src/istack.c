@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tagged-index Treiber stacks (cbm_istack) and push/take-all lists
  * (cbm_ilist). See istack.h for the contracts.

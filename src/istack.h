@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Lock-free stacks of 32-bit indices whose links live in a side array.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A magazine: an array of up to pool->mag_size buffer pointers and a count
  * (Bonwick & Adams, "Magazines and Vmem", 2001).

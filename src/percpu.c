@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Per-CPU caches: holding one for a slow path, the moves a held cache
  * makes to and from the global tier, taking a cache from elsewhere, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Per-CPU caches: the layout both modes share, the portable mode's lock,
  * and the slow paths that run with a cache held.

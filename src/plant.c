@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Planted faults and yield injection (plant.h); stress builds only. */
 #include "plant.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Planted faults and injected yields, for the stress suite only.
  *

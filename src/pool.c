@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Pool creation and destruction, configuration checks, and the small
  * queries. The allocation paths are in alloc.c.

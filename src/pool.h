@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The pool object, private to the library: each layer's part, composed.
  * Only pool.c creates and destroys it; the tier files (layers 1 to 4,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * RCU read-side wrappers and grace periods (rcu.h).
  *

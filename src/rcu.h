@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The library's side of RCU: the default flavor, grace periods as the
  * reclamation thread waits for them, and their model for ThreadSanitizer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Retire, barrier, and the reclamation thread (reclaim.h).
  *

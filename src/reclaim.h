@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The reclamation thread: one per process, serving every pool. It returns
  * retired buffers to their pools after a grace period, and drains the

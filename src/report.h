@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reporting programming errors to the application's error handler
  * (cbm_set_error_handler in cbm.h). Needs nothing of a pool but its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rseq mode: choosing it, and fencing a CPU (rseq.h).
  */

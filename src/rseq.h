@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rseq mode: the per-CPU fast paths as restartable sequences (x86-64).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Statistics. Nothing here takes a lock or writes shared memory: counters
  * have one writer each (a cache's lock holder) or are atomic adds, and

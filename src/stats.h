@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Statistics: counters summed over CPUs, and gauges read from the tiers. */
 #ifndef CBM_STATS_H
 #define CBM_STATS_H

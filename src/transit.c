@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Who is moving buffers (transit.h, T4). */
 #include "transit.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Buffers in transit between the pool's places, and the stable view that
  * the NULL decision and the statistics are built on.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Idle trim: the reclamation thread drains the caches of CPUs that stopped
  * allocating, so memory is not stranded on CPUs the server no longer runs on.

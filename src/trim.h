@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Idle trim (trim.c): the reclamation thread drains the caches of CPUs
  * that stopped allocating. Its state, one entry per cache, is touched only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbm_pool_verify: an audit of a quiescent pool, independent of the
  * counters it checks.

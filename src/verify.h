@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The audit behind cbm_pool_verify (verify.c). */
 #ifndef CBM_VERIFY_H
 #define CBM_VERIFY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared machinery of the stress driver (stress.h). */
 #include "stress.h"
 

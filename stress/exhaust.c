@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario exhaust: a pool far smaller than the threads want. Each thread
  * grabs as much as it can (singly or in bulk) up to the whole capacity,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Runs a stress scenario with a planted fault; passes only if the scenario
 # caught it: exit status 1 and a VIOLATION line (a crash or a sanitizer
 # report is not a catch).

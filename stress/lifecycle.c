@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario lifecycle: half the threads keep one pool hot; the other half
  * create pools of random shapes (sizes, magazines, debug or not), use them

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbm_stress: long concurrent runs of the pool with invariants.
  *

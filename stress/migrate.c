@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario migrate: threads hop between CPUs (sched_setaffinity every few
  * operations) and yield at random points around library calls and, in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario misuse: some threads make every kind of mistake the library
  * promises to catch, while others do honest work in the same debug pool:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario mix: every thread allocates, frees, and moves buffers in bulk at
  * random, holding up to HOLD_MAX; every held buffer is claimed and stamped

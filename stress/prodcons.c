@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenarios prodcons and dry: producers allocate buffers (singly and in
  * bulk), stamp them and hand them through a shared queue to consumers,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario retire: readers, inside cbm_read_lock, check that every
  * published buffer still holds what its writer put there; writers replace

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The stress driver's shared machinery: options, per-thread random streams,
  * invariant accounting, buffer ownership tracking, and the checks every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario trim: workers run in bursts with pauses long enough for their
  * caches to look idle (the pool's idle_trim_ms is the minimum, 10 ms), so

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Proves the TSan model of RCU grace periods is load-bearing (src/rcu.h):
 # the reader/retire test, run with the annotation planted out, must make
 # ThreadSanitizer report a data race on a buffer between a reader and the

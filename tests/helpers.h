@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the unit tests: cmocka, an error-handler recorder, threads. */
 #ifndef CBM_TEST_HELPERS_H
 #define CBM_TEST_HELPERS_H

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Plants one result for ./dev test to count (its check of tools/tally.py):
 # meson reads exit status 0 as OK, 77 as SKIP, 99 as ERROR, any other as
 # FAIL, and a test still running at its timeout as TIMEOUT.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Capacity means capacity, and stats are exact, at the windows where
  * buffers are between places (src/transit.h, src/dry.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The contract assertions (src/contract.h) fire on the violations they are
  * about. Each case breaks one contract on purpose in a child process and

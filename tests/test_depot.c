@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for the depot of magazines (src/depot.c). */
 #include "helpers.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for the tagged-index stacks (src/freelist.c). */
 #include "helpers.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Every bad input the library promises to catch: it gets a clear error, and
  * nothing is lost or corrupted (the pool verifies afterwards).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for the per-CPU caches (src/percpu.c, src/rseq.h), on a real
  * pool whose internals the test reads. The test thread pins itself to one

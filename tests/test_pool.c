@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for the public pool API (include/cbm.h). */
 #include "helpers.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for retire, barrier, read-side sections, idle trim and fork
  * (src/reclaim.c, src/rcu.c, src/trim.c, src/fork.c).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Check the layering rule of src/ (docs/design.md, "Layers").
 
     check_layers.py SRC_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Count one `meson test` run from its own JSON log.
 
     tally.py LOG STATUS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A program outside the project, built against an installed cbm through
  * pkg-config (installed.sh) and against cbm as a Meson subproject

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The shared library exports exactly the functions cbm.h declares CBM_API.
 
     exports.py NM LIBCBM_SO CBM_H

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cbm as a user gets it from `meson install`: configure the source tree into
 # a temporary build directory with a temporary prefix, build and install
 # only the library, then build consumer.c with pkg-config, once against the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cbm as a Meson subproject: a tiny project with this source tree in its
 # subprojects/ (a symbolic link) gets cbm through dependency('cbm'), which
 # cbm provides with meson.override_dependency, and builds and runs

@@ -2,7 +2,10 @@
 /*
  * cbm: a lock-free, multi-core pool of fixed-size buffers.
  *
- * A pool hands out buffers of one size from one contiguous arena. Each CPU
+ * A pool hands out buffers of one size from one contiguous arena, fixed at
+ * capacity buffers or, with max_capacity, elastic: it grows as allocations
+ * need up to that ceiling and gives the memory of buffers that stay free
+ * back to the OS (cbm_pool_release, release_ms). Each CPU
  * keeps a small cache of buffers (two magazines); below the caches sit a
  * depot of whole magazines and a lock-free global freelist. An allocation or
  * a free normally touches only the calling CPU's cache.
@@ -79,10 +82,21 @@ struct rcu_flavor_struct;
 
 /* idle_trim_ms value that never trims idle CPUs' caches. */
 #define CBM_IDLE_TRIM_OFF UINT_MAX
+/* release_ms value that never releases memory in the background
+ * (cbm_pool_release still does). */
+#define CBM_RELEASE_OFF UINT_MAX
 
+/*
+ * ABI: this struct grew in 0.2 (max_capacity, release_ms at the end). The
+ * library's SONAME moved with it (libcbm.so.1), so a program built against
+ * the 0.1 header keeps loading libcbm.so.0 and never has its shorter
+ * struct read as the longer one. Zero what you do not set (a designated
+ * initializer does): 0 keeps the old behaviour of every field.
+ */
 typedef struct cbm_pool_config {
 	size_t block_size;	/* bytes per buffer, > 0 */
-	size_t capacity;	/* number of buffers, > 0, < 2^32 - 1 */
+	size_t capacity;	/* buffers that exist at create, < 2^32 - 1;
+				   > 0 unless max_capacity is set */
 	size_t align;		/* power of two; 0 means 64 */
 	unsigned magazine_size; /* buffers per magazine, <= 4096;
 	                           0 means a tuned default */
@@ -100,6 +114,24 @@ typedef struct cbm_pool_config {
 	 * the global tier by the reclamation thread. 0 means 1000; at least
 	 * 10; CBM_IDLE_TRIM_OFF never. */
 	unsigned idle_trim_ms;
+	/*
+	 * 0: the pool is fixed at capacity buffers. Otherwise the pool is
+	 * elastic: it starts with capacity buffers (0 is allowed) and grows,
+	 * as allocations need, up to max_capacity buffers (>= capacity,
+	 * < 2^32 - 1); cbm_alloc returns NULL only at that ceiling. Address
+	 * space for the ceiling is reserved at create; memory is used only as
+	 * buffers are first handed out. Buffers keep their address forever.
+	 */
+	size_t max_capacity;
+	/*
+	 * The memory of buffers that stay free in the global tier (not in a
+	 * CPU cache, not held) for this long goes back to the OS, and RSS
+	 * falls; a buffer handed out again reads as zero or as its old
+	 * contents. 0 means 1000 for an elastic pool and CBM_RELEASE_OFF for a
+	 * fixed one (whose memory then stays, as it always did); at least 10.
+	 * A pool on explicit huge pages never releases.
+	 */
+	unsigned release_ms;
 } cbm_pool_config;
 
 /*
@@ -156,6 +188,16 @@ typedef struct cbm_stats {
 	unsigned percpu_mode;	  /* CBM_PERCPU_PORTABLE or CBM_PERCPU_RSEQ */
 	unsigned hugepages;	  /* 0: normal pages; 1: explicit huge pages;
 	                             2: transparent huge pages asked for */
+	/* Elastic pools (for a fixed one max_capacity == capacity). */
+	size_t max_capacity;   /* the ceiling capacity may grow to */
+	size_t resident_bytes; /* the pool's memory the OS backs now: the
+	                            pages of every buffer handed out at least
+	                            once, less those released, plus the
+	                            bookkeeping in use (an upper bound: a page
+	                            never written is not backed) */
+	size_t released_bytes; /* given back to the OS, not yet reused */
+	uint64_t grows;	       /* times the pool grew */
+	uint64_t releases;     /* passes or calls that gave memory back */
 } cbm_stats;
 
 /* What an error handler is told went wrong. */
@@ -182,15 +224,17 @@ typedef void (*cbm_error_fn)(void *arg, const cbm_pool *pool, int err,
 
 /*
  * Create a pool. *out is set only on success.
- * Returns 0; -EINVAL for a NULL cfg or out, a zero block_size or capacity,
- * an align that is not a power of two (or above 1 GiB), a magazine_size above
- * 4096, or unknown flags; -EOVERFLOW when capacity does not fit 32-bit buffer
- * indices or capacity x buffer size does not fit size_t; -ENOMEM when memory
- * for the arena or the bookkeeping cannot be had; -EAGAIN when the
- * reclamation thread, which the first pool of a process starts, cannot be
- * started. Nothing is allocated on failure. Cost: one mmap of the arena
- * (pages are touched on first use), and O(capacity) to link the freelist.
- * Any thread.
+ * Returns 0; -EINVAL for a NULL cfg or out, a zero block_size, a zero
+ * capacity in a fixed pool, a max_capacity below capacity, a release_ms or
+ * idle_trim_ms below 10, an align that is not a power of two (or above 1
+ * GiB), a magazine_size above 4096, or unknown flags; -EOVERFLOW when
+ * capacity or max_capacity does not fit 32-bit buffer indices or the
+ * ceiling x buffer size does not fit size_t; -ENOMEM when address space for
+ * the arena or the bookkeeping cannot be had; -EAGAIN when the reclamation
+ * thread, which the first pool of a process starts, cannot be started.
+ * Nothing is allocated on failure. Cost: O(1) in time and memory whatever
+ * the capacity or ceiling: a few mmaps that reserve address space; pages are
+ * touched as buffers are first handed out. Any thread.
  */
 CBM_NODISCARD CBM_API int cbm_pool_create(const cbm_pool_config *cfg,
 					  cbm_pool **out);
@@ -259,8 +303,25 @@ CBM_API void cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n);
  */
 CBM_API size_t cbm_block_size(const cbm_pool *pool);
 
-/* Number of buffers in the pool. O(1), any thread. */
+/* Number of buffers that exist now: fixed for a fixed pool; for an elastic
+ * one it grows as the pool does and never shrinks (a released buffer keeps
+ * its address and still counts). O(1), any thread. */
 CBM_API size_t cbm_capacity(const cbm_pool *pool);
+
+/* The most buffers the pool may ever have: max_capacity, or capacity for a
+ * fixed pool. 0 for NULL. O(1), any thread. */
+CBM_API size_t cbm_max_capacity(const cbm_pool *pool);
+
+/*
+ * Give the memory of every free buffer in the global tier back to the OS
+ * now (whole pages only: for buffers smaller than a page, the pages all of
+ * whose buffers are free), whatever release_ms says. Buffers in CPU caches
+ * or held stay as they are (cbm_pool_trim first moves cached ones down).
+ * Returns the bytes given back (>= 0), or -EINVAL (and the error handler)
+ * for NULL. Cost: O(free buffers log free buffers) and the madvise calls;
+ * allocations that find the pool dry meanwhile wait for it. Any thread.
+ */
+CBM_API long cbm_pool_release(cbm_pool *pool);
 
 /*
  * Fill *out with a snapshot (see cbm_stats). Returns 0, or -EINVAL (and the

@@ -198,7 +198,7 @@ put_any(struct cbm_pool *pool, void *const *bufs, size_t n)
 static CBM_COLD void *
 replace_dropped(struct cbm_pool *pool)
 {
-	for (uint32_t tries = 0; tries < pool->capacity; tries++) {
+	for (uint64_t tries = 0; tries < pool->blocks.max; tries++) {
 		void *buf = take_any(pool);
 
 		if (buf == NULL || hand_out(pool, buf))

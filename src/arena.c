@@ -24,21 +24,76 @@ inverse_odd(uint64_t d)
 	return x;
 }
 
-void
-cbm_blocks_init(struct cbm_blocks *b, char *base, size_t stride,
-		uint64_t capacity)
-{
-	b->base = base;
-	b->stride = stride;
-	b->capacity = capacity;
-	b->stride_shift = (unsigned)__builtin_ctzll(stride);
-	b->stride_inv = inverse_odd(stride >> b->stride_shift);
-}
-
 static size_t
 round_up(size_t x, size_t to)
 {
 	return (x + to - 1) & ~(to - 1);
+}
+
+static size_t
+gcd(size_t a, size_t b)
+{
+	while (b != 0) {
+		size_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+void
+cbm_blocks_init(struct cbm_blocks *b, char *base, size_t stride, uint64_t max)
+{
+	b->base = base;
+	b->stride = stride;
+	b->max = max;
+	b->stride_shift = (unsigned)__builtin_ctzll(stride);
+	b->stride_inv = inverse_odd(stride >> b->stride_shift);
+	b->page = (size_t)sysconf(_SC_PAGESIZE);
+	/* lcm(stride, page) / stride = page / gcd: at most page buffers. */
+	b->group = stride >= b->page
+			   ? 1
+			   : (uint32_t)(b->page / gcd(stride, b->page));
+}
+
+void
+cbm_blocks_group_pages(const struct cbm_blocks *b, uint32_t g, char **lo,
+		       char **hi)
+{
+	size_t start = (size_t)g * b->group * b->stride;
+	size_t end = start + (size_t)b->group * b->stride;
+
+	start = round_up(start, b->page);
+	end &= ~(b->page - 1);
+	*lo = b->base + start;
+	*hi = b->base + (end > start ? end : start);
+}
+
+void *
+cbm_reserve(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void
+cbm_unreserve(void *p, size_t bytes)
+{
+	if (p != NULL)
+		munmap(p, bytes);
+}
+
+void
+cbm_pages_release(char *lo, char *hi)
+{
+	/* Cannot fail on a private anonymous mapping of ours with page
+	 * aligned bounds; if it ever did, the pages would stay resident and
+	 * keep their contents, which is harmless. */
+	if (hi > lo)
+		(void)madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
 }
 
 /* Map at least bytes, aligned to align; trims the slack. */
@@ -67,13 +122,14 @@ map_aligned(size_t bytes, size_t align, size_t *mapped)
 }
 
 int
-cbm_arena_map(struct cbm_arena *a, size_t bytes, size_t align, bool huge)
+cbm_arena_map(struct cbm_arena *a, size_t bytes, size_t align, bool huge,
+	      bool elastic)
 {
 	size_t mapped;
 	void *p;
 
 	a->pages = CBM_PAGES_NORMAL;
-	if (huge) {
+	if (huge && !elastic) {
 		size_t hb = round_up(bytes, HUGE_PAGE_BYTES);
 
 		if (hb >= bytes) {

@@ -14,7 +14,8 @@
  * mod 2^(64-k), which is (off >> k) / odd when odd divides it, and
  * otherwise exceeds (2^(64-k) - 1) / odd, because the multiples of odd
  * below 2^(64-k) are exactly the images of 0 .. (2^(64-k) - 1) / odd. Both
- * bounds are >= capacity because capacity x d < 2^64 (pool.c checks it).
+ * bounds are >= capacity because capacity x d < 2^64 (pool.c checks it for
+ * the ceiling, max, which bounds every capacity the pool grows to).
  * So one compare rejects foreign and interior pointers alike (the exact
  * division test of Granlund and Montgomery), and only the cold path tells
  * them apart.
@@ -39,13 +40,26 @@ struct cbm_arena {
 	enum cbm_arena_pages pages;
 };
 
-/* Where the buffers are (read-only after create). */
+/*
+ * Where the buffers are (read-only after create). The arena is reserved
+ * for max buffers at create; how many of them exist at a moment is the
+ * global tier's frontier (frontier.h), never more than max.
+ *
+ * Release groups: the smallest runs of buffers whose memory is whole pages.
+ * Group g is buffers [g x group, (g + 1) x group). For a stride below the
+ * page size, group x stride is the least common multiple of the two, so a
+ * group is exactly a run of whole pages (the base is page aligned); for a
+ * larger stride a group is one buffer, and its pages are those wholly
+ * inside it (a page shared with a neighbour is never given back).
+ */
 struct cbm_blocks {
 	char *base;
 	size_t stride;	       /* bytes from one buffer to the next */
 	uint64_t stride_inv;   /* inverse of stride's odd part, mod 2^64 */
-	uint64_t capacity;     /* 64 bits: compared with 64 */
+	uint64_t max;	       /* buffers the arena is reserved for */
 	unsigned stride_shift; /* trailing zero bits of stride */
+	uint32_t group;	       /* buffers per release group */
+	size_t page;	       /* the OS page size */
 };
 
 static inline uint64_t
@@ -54,7 +68,7 @@ cbm_ror64(uint64_t x, unsigned k)
 	return (x >> k) | (x << ((64 - k) & 63));
 }
 
-/* The buffer number ptr would be; >= capacity when it is not one. Takes
+/* The buffer number ptr would be; >= max when it is not one. Takes
  * the fields one by one so that the pool's fast path can pass the copies
  * on its hot line (pool.h). */
 static inline uint64_t
@@ -80,16 +94,39 @@ cbm_blocks_index(const struct cbm_blocks *b, const void *ptr)
 				      ptr);
 }
 
-/* Geometry for capacity buffers stride bytes apart from base. */
+/* Geometry for max buffers stride bytes apart from base (page aligned). */
 void cbm_blocks_init(struct cbm_blocks *b, char *base, size_t stride,
-		     uint64_t capacity);
+		     uint64_t max);
+
+/* The pages of release group g that may be given back: [*lo, *hi), empty
+ * (lo == hi) when the group has no whole page. */
+void cbm_blocks_group_pages(const struct cbm_blocks *b, uint32_t g, char **lo,
+			    char **hi);
 
 /*
- * Map bytes of zeroed memory whose start is aligned to align (a power of
- * two). With huge, try explicit huge pages, then transparent ones. Returns 0
- * or -ENOMEM.
+ * Reserve bytes of address space, zeroed, that the OS backs page by page as
+ * it is first touched (MAP_NORESERVE: nothing is committed up front, so a
+ * reservation for a ceiling costs nothing resident). NULL when the address
+ * space is short. cbm_unreserve takes the same bytes.
  */
-int cbm_arena_map(struct cbm_arena *a, size_t bytes, size_t align, bool huge);
+void *cbm_reserve(size_t bytes);
+void cbm_unreserve(void *p, size_t bytes);
+
+/* Give the pages [lo, hi) (page aligned) back to the OS; they read as zero
+ * when next touched, and the process's resident set falls at once
+ * (MADV_DONTNEED; MADV_FREE would leave RSS up until the machine runs short,
+ * which a user watching RSS reads as a leak). */
+void cbm_pages_release(char *lo, char *hi);
+
+/*
+ * Reserve bytes of zeroed memory whose start is aligned to align (a power
+ * of two) and to the page. With huge, try explicit huge pages (not for an
+ * elastic pool: a reservation of huge pages would be charged up front, and a
+ * fault past the huge page pool is a SIGBUS), then transparent ones.
+ * Returns 0 or -ENOMEM.
+ */
+int cbm_arena_map(struct cbm_arena *a, size_t bytes, size_t align, bool huge,
+		  bool elastic);
 void cbm_arena_unmap(struct cbm_arena *a);
 
 #endif /* CBM_ARENA_H */

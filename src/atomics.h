@@ -55,6 +55,25 @@ cbm_cas_weak_acq_rel_u64(cbm_atomic_u64 *p, uint64_t *expected,
 						     memory_order_acquire);
 }
 
+/* Relaxed: for claims of a number that publishes no data (frontier.h). */
+static inline bool
+cbm_cas_weak_relaxed_u64(cbm_atomic_u64 *p, uint64_t *expected,
+			 uint64_t desired)
+{
+	return atomic_compare_exchange_weak_explicit(p, expected, desired,
+						     memory_order_relaxed,
+						     memory_order_relaxed);
+}
+
+static inline bool
+cbm_cas_weak_relaxed_u32(cbm_atomic_u32 *p, uint32_t *expected,
+			 uint32_t desired)
+{
+	return atomic_compare_exchange_weak_explicit(p, expected, desired,
+						     memory_order_relaxed,
+						     memory_order_relaxed);
+}
+
 /* Sequentially consistent: for the rare places that need a single total
  * order with other seq_cst operations (a Dekker-style handshake). */
 static inline bool

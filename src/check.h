@@ -31,7 +31,7 @@ cbm_block_index_trusted(const struct cbm_pool *pool, const void *buf)
 static inline bool
 cbm_block_valid(const struct cbm_pool *pool, const void *buf)
 {
-	return cbm_block_quotient(pool, buf) < pool->capacity;
+	return cbm_block_quotient(pool, buf) < cbm_pool_capacity(pool);
 }
 
 CBM_COLD uint32_t cbm_block_reject(const struct cbm_pool *pool, const void *buf,
@@ -45,7 +45,7 @@ cbm_block_index_checked(const struct cbm_pool *pool, const void *buf,
 {
 	uint64_t idx = cbm_block_quotient(pool, buf);
 
-	if (cbm_unlikely(idx >= pool->capacity))
+	if (cbm_unlikely(idx >= cbm_pool_capacity(pool)))
 		return cbm_block_reject(pool, buf, op);
 	return (uint32_t)idx;
 }

@@ -71,8 +71,9 @@ bool cbm_debug_on_reclaim(const struct cbm_debug *d, uint32_t idx);
  * And no value of that byte says "the first buffer's bytes are poisoned,
  * the second's are not". So only the granules wholly inside a buffer are
  * ever poisoned or unpoisoned; a granule shared with a neighbour (or with
- * the arena's tail) is never written and stays addressable, as create
- * leaves the whole arena (pool.c). No shadow byte then belongs to two
+ * the arena's tail) is never written and stays addressable, as the
+ * frontier leaves each buffer's stride when it first hands it out
+ * (cbm_san_clear). No shadow byte then belongs to two
  * buffers, and a buffer whose own granules are unpoisoned is addressable
  * from end to end. The price: up to 7 bytes at each end of a pooled
  * buffer go unwatched, and only when the stride is not a multiple of 8.
@@ -126,19 +127,23 @@ cbm_san_leave_pool(const struct cbm_blocks *blocks, void *buf)
 #endif
 }
 
-/* The whole arena addressable: at create before any buffer is poisoned
- * (the granules buffers share must start so, and a new mapping may inherit
- * shadow that someone left poisoned there), and before it is unmapped, by
+/* Bytes [lo, lo + len) of the arena addressable: each buffer's whole
+ * stride as it first comes out of the frontier (the granules buffers share
+ * must start so, and a reservation may inherit shadow that someone left
+ * poisoned there), and what the pool used before it is unmapped, by
  * destroy or by a create that failed, so as to leave no poisoned shadow
- * for whatever is mapped there next (ASan does not clear it on munmap). */
+ * for whatever is mapped there next (ASan does not clear it on munmap).
+ * Only what was used: the shadow of a whole reservation for a ceiling
+ * would be written out page by page. */
 static inline void
-cbm_san_clear_arena(const struct cbm_arena *arena)
+cbm_san_clear(void *lo, size_t len)
 {
 #ifdef CBM_ASAN
-	if (arena->map != NULL)
-		ASAN_UNPOISON_MEMORY_REGION(arena->map, arena->map_bytes);
+	if (lo != NULL && len > 0)
+		ASAN_UNPOISON_MEMORY_REGION(lo, len);
 #else
-	(void)arena;
+	(void)lo;
+	(void)len;
 #endif
 }
 

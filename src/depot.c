@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "compiler.h"
 #include "contract.h"
 
@@ -25,33 +26,46 @@ cbm_depot_init(struct cbm_depot *d, uint32_t nmags, uint32_t mag_size)
 	d->mag_bytes = bytes;
 	d->nmags = nmags;
 	d->mag_size = mag_size;
-	d->mags = aligned_alloc(CBM_CACHELINE, bytes * nmags);
-	d->links = calloc(nmags, sizeof(*d->links));
+	/* Reserved, not committed (arena.h): a magazine's lines are touched
+	 * when it is minted. */
+	d->mags = cbm_reserve(bytes * nmags);
+	d->links = cbm_reserve(sizeof(*d->links) * nmags);
 	if (d->mags == NULL || d->links == NULL) {
 		cbm_depot_fini(d);
 		return -ENOMEM;
 	}
 	cbm_istack_init(&d->full);
 	cbm_istack_init(&d->empty);
-	for (uint32_t i = 0; i < nmags; i++) {
-		struct cbm_mag *m = cbm_depot_mag(d, i);
-
-		cbm_mag_set_count(m, 0);
-		m->id = i;
-		cbm_store_relaxed_u32(&d->links[i],
-				      i + 1 < nmags ? i + 1 : CBM_NIL);
-	}
-	cbm_istack_push_chain(&d->empty, d->links, 0, nmags - 1, nmags);
+	cbm_store_relaxed_u32(&d->minted, 0);
 	return 0;
 }
 
 void
 cbm_depot_fini(struct cbm_depot *d)
 {
-	free(d->mags);
-	free(d->links);
+	cbm_unreserve(d->mags, d->mag_bytes * d->nmags);
+	cbm_unreserve(d->links, sizeof(*d->links) * d->nmags);
 	d->mags = NULL;
 	d->links = NULL;
+}
+
+/* A magazine never used before, or NULL when all nmags were. Claimed by a
+ * CAS on minted, so each id is minted once; its memory is zero until then
+ * (a reservation), and the minter owns it. */
+static struct cbm_mag *
+mint(struct cbm_depot *d)
+{
+	uint32_t id = cbm_load_relaxed_u32(&d->minted);
+	struct cbm_mag *m;
+
+	do {
+		if (id >= d->nmags)
+			return NULL;
+	} while (!cbm_cas_weak_relaxed_u32(&d->minted, &id, id + 1));
+	m = cbm_depot_mag(d, id);
+	cbm_mag_set_count(m, 0);
+	m->id = id;
+	return m;
 }
 
 static struct cbm_mag *
@@ -71,7 +85,9 @@ cbm_depot_take_full(struct cbm_depot *d)
 struct cbm_mag *
 cbm_depot_take_empty(struct cbm_depot *d)
 {
-	return take(d, &d->empty);
+	struct cbm_mag *m = take(d, &d->empty);
+
+	return m != NULL ? m : mint(d);
 }
 
 void

@@ -16,9 +16,10 @@
  *      place read the same value before and after that instant, and by D2
  *      nothing entered or left it in between) and no buffer was in transit
  *      (T2): that instant is the one the promise needs.
- *  D2. Values do not repeat within a collect's reach. The freelist's and
- *      the depot's heads carry a tag that every push and pop moves
- *      (istack.c, I1). A cache's word changes count on every push and
+ *  D2. Values do not repeat within a collect's reach. The freelist's, the
+ *      depot's and the released list's heads carry a tag that every push
+ *      and pop moves (istack.c, I1); the frontier, once spent, never
+ *      changes again (frontier.h, F1). A cache's word changes count on every push and
  *      pop, and its pop field rises on every pop and falls only when folded,
  *      which happens within a move (percpu.c: a refill, a spill, a drain)
  *      or after 2^32 pops. So the sum of the pop fields over all caches
@@ -50,18 +51,20 @@
 #include "pool.h"
 
 struct collect {
-	uint64_t freelist_head;
-	uint64_t full_head;
+	struct cbm_global_heads heads;
 	uint64_t pops; /* sum of the caches' pop fields */
 };
 
-/* One look at every place; false as soon as one holds buffers. */
+/* One look at every place; false as soon as one holds buffers. The
+ * frontier is empty once spent, and stays so (frontier.h, F1): one look
+ * at it is a stable one. */
 static bool
 collect_empty(const struct cbm_pool *pool, struct collect *c)
 {
-	cbm_global_heads(&pool->global, &c->freelist_head, &c->full_head);
-	if ((uint32_t)c->freelist_head != CBM_NIL ||
-	    (uint32_t)c->full_head != CBM_NIL)
+	cbm_global_heads(&pool->global, &c->heads);
+	if ((uint32_t)c->heads.freelist != CBM_NIL ||
+	    (uint32_t)c->heads.full != CBM_NIL ||
+	    (uint32_t)c->heads.released != CBM_NIL || !c->heads.frontier_spent)
 		return false;
 	return cbm_caches_look_empty(&pool->caches, &c->pops);
 }
@@ -82,8 +85,10 @@ cbm_pool_look_dry(const struct cbm_pool *pool, uint32_t own)
 	}
 	if (!collect_empty(pool, &first) || !collect_empty(pool, &second))
 		return CBM_SEEN_SOMETHING;
-	if (first.freelist_head == second.freelist_head &&
-	    first.full_head == second.full_head && first.pops == second.pops &&
+	if (first.heads.freelist == second.heads.freelist &&
+	    first.heads.full == second.heads.full &&
+	    first.heads.released == second.heads.released &&
+	    first.pops == second.pops &&
 	    cbm_transit_read_end(&pool->global.transit, t)) /* D1 */
 		return CBM_SEEN_DRY;
 	return CBM_SEEN_SOMETHING;

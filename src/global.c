@@ -8,25 +8,24 @@
 #include <string.h>
 
 #include "contract.h"
+#include "debug.h"
 #include "plant.h"
 
 int
 cbm_global_init(struct cbm_global *g, const struct cbm_blocks *blocks,
-		cbm_atomic_u32 *links, uint32_t nmags, uint32_t mag_size)
+		cbm_atomic_u32 *links, cbm_atomic_u64 *exists, uint64_t initial,
+		uint32_t nmags, uint32_t mag_size)
 {
-	uint32_t cap = (uint32_t)blocks->capacity;
-
 	g->blocks = blocks;
 	g->links = links;
 	g->mag_size = mag_size;
 	cbm_transit_init(&g->transit);
 	cbm_istack_init(&g->freelist);
-	if (cbm_depot_init(&g->depot, nmags, mag_size) != 0)
-		return -ENOMEM;
-	for (uint32_t i = 0; i + 1 < cap; i++)
-		cbm_store_relaxed_u32(&links[i], i + 1);
-	cbm_istack_push_chain(&g->freelist, links, 0, cap - 1, cap);
-	return 0;
+	cbm_istack_init(&g->released);
+	cbm_frontier_init(&g->frontier, exists, initial, blocks->max);
+	cbm_store_relaxed_u64(&g->low_water, 0);
+	cbm_store_relaxed_u64(&g->released_bytes, 0);
+	return cbm_depot_init(&g->depot, nmags, mag_size);
 }
 
 void
@@ -40,7 +39,51 @@ cbm_global_looks_empty(const struct cbm_global *g)
 {
 	/* The counts never read below the truth (istack.c, I4): 0 is empty. */
 	return cbm_depot_full_count(&g->depot) == 0 &&
-	       cbm_istack_count(&g->freelist) == 0;
+	       cbm_istack_count(&g->freelist) == 0 &&
+	       cbm_istack_count(&g->released) == 0 &&
+	       cbm_frontier_spent(&g->frontier);
+}
+
+uint64_t
+cbm_global_resident_count(const struct cbm_global *g)
+{
+	return cbm_istack_count(&g->freelist) +
+	       cbm_depot_full_count(&g->depot) * g->mag_size;
+}
+
+uint64_t
+cbm_global_released_count(const struct cbm_global *g)
+{
+	return cbm_istack_count(&g->released) * g->blocks->group;
+}
+
+/* After a take from the freelist or the depot: a new low for the release
+ * policy. The CAS keeps the lowest of racing takers. */
+static void
+note_low_water(struct cbm_global *g)
+{
+	uint64_t now = cbm_global_resident_count(g);
+	uint64_t low = cbm_load_relaxed_u64(&g->low_water);
+
+	while (now < low && !cbm_cas_weak_relaxed_u64(&g->low_water, &low, now))
+		;
+}
+
+uint64_t
+cbm_global_low_water(struct cbm_global *g, uint64_t forget)
+{
+	uint64_t now = cbm_global_resident_count(g);
+
+	now = now > forget ? now - forget : 0;
+	return cbm_xchg_acq_rel_u64(&g->low_water, now);
+}
+
+/* The index of the buffers that exist: every index a tier holds is below
+ * it (frontier.h, F2). For assertions. */
+static uint64_t
+existing(const struct cbm_global *g)
+{
+	return cbm_frontier_exists(&g->frontier);
 }
 
 /* Pop up to max buffers off the freelist into slots, with one CAS. */
@@ -70,16 +113,87 @@ spill_slots(struct cbm_global *g, void *const *slots, uint32_t n)
 	/* Link slots[0] -> slots[1] -> ... -> slots[n-1]; push_chain writes
 	 * the last link. */
 	first = prev = cbm_blocks_index(g->blocks, slots[0]);
-	CBM_ASSERT_EXPENSIVE(first < g->blocks->capacity);
+	CBM_ASSERT_EXPENSIVE(first < existing(g));
 	for (uint32_t i = 1; i < n; i++) {
 		uint32_t idx = cbm_blocks_index(g->blocks, slots[i]);
 
 		/* Every index below capacity: slots hold the pool's buffers. */
-		CBM_ASSERT_EXPENSIVE(idx < g->blocks->capacity);
+		CBM_ASSERT_EXPENSIVE(idx < existing(g));
 		cbm_store_relaxed_u32(&g->links[prev], idx);
 		prev = idx;
 	}
 	cbm_istack_push_chain(&g->freelist, g->links, first, prev, n);
+}
+
+/* Link buffers first .. first + n - 1 in order and push them onto the
+ * freelist: the part of a released group the taker does not keep. */
+static void
+spill_range(struct cbm_global *g, uint32_t first, uint32_t n)
+{
+	if (n == 0)
+		return;
+	for (uint32_t i = 0; i + 1 < n; i++)
+		cbm_store_relaxed_u32(&g->links[first + i], first + i + 1);
+	cbm_istack_push_chain(&g->freelist, g->links, first, first + n - 1, n);
+}
+
+/* Pop one released group: its first buffer (CBM_NIL when the list is
+ * empty), all group of its buffers the caller's. Its pages come back as
+ * they are touched. */
+static uint32_t
+take_released(struct cbm_global *g)
+{
+	uint32_t first = cbm_istack_pop(&g->released, g->links);
+	char *lo, *hi;
+
+	if (first == CBM_NIL)
+		return CBM_NIL;
+	cbm_blocks_group_pages(g->blocks, first / g->blocks->group, &lo, &hi);
+	cbm_fetch_sub_relaxed_u64(&g->released_bytes, (uint64_t)(hi - lo));
+	return first;
+}
+
+/* Buffers first .. first + n - 1 into slots. */
+static void
+range_to_slots(struct cbm_global *g, void **slots, uint32_t first, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		slots[i] = cbm_blocks_ptr(g->blocks, first + i);
+}
+
+/* Up to max buffers from released groups, the rest of the last group onto
+ * the freelist. Within the caller's move. */
+static uint32_t
+take_released_run(struct cbm_global *g, void **slots, uint32_t max)
+{
+	uint32_t got = 0, group = g->blocks->group;
+
+	while (got < max) {
+		uint32_t first = take_released(g), keep;
+
+		if (first == CBM_NIL)
+			break;
+		keep = max - got < group ? max - got : group;
+		range_to_slots(g, &slots[got], first, keep);
+		spill_range(g, first + keep, group - keep);
+		got += keep;
+	}
+	return got;
+}
+
+/* Up to max never-used buffers; they enter the pool poisoned, as free
+ * buffers are, their shared granules addressable (debug.h). */
+static uint32_t
+take_fresh(struct cbm_global *g, void **slots, uint32_t max)
+{
+	uint32_t first, n = cbm_frontier_take(&g->frontier, max, &first);
+
+	range_to_slots(g, slots, first, n);
+	if (n > 0)
+		cbm_san_clear(slots[0], (size_t)n * g->blocks->stride);
+	for (uint32_t i = 0; i < n; i++)
+		cbm_san_enter_pool(g->blocks, slots[i]);
+	return n;
 }
 
 uint32_t
@@ -96,10 +210,17 @@ cbm_global_take_run(struct cbm_global *g, void **slots, uint32_t max,
 		memcpy(slots, full->slots, max * sizeof(void *));
 		cbm_mag_set_count(full, 0);
 		cbm_depot_give_empty(&g->depot, full);
+		note_low_water(g);
 		*kind = CBM_RUN_MAGAZINE;
 		return max;
 	}
 	got = fill_slots(g, slots, max);
+	if (got > 0)
+		note_low_water(g);
+	if (got == 0)
+		got = take_released_run(g, slots, max);
+	if (got == 0)
+		got = take_fresh(g, slots, max);
 	*kind = got > 0 ? CBM_RUN_CHAIN : CBM_RUN_NONE;
 	return got;
 }
@@ -122,6 +243,29 @@ cbm_global_put_run(struct cbm_global *g, void *const *slots, uint32_t n)
 	return CBM_RUN_CHAIN;
 }
 
+/* One buffer from a released group (the rest of it onto the freelist, a
+ * move: T1, begun only when a group looks to be there, T3), else from the
+ * frontier (a claim, no move). NULL when both are empty. */
+static void *
+alloc_unused(struct cbm_global *g)
+{
+	void *buf;
+
+	if (cbm_istack_count(&g->released) > 0) {
+		uint32_t first;
+
+		cbm_transit_begin(&g->transit);
+		first = take_released(g);
+		if (first != CBM_NIL) {
+			spill_range(g, first + 1, g->blocks->group - 1);
+			cbm_transit_end(&g->transit, true);
+			return cbm_blocks_ptr(g->blocks, first);
+		}
+		cbm_transit_end(&g->transit, false);
+	}
+	return take_fresh(g, &buf, 1) == 1 ? buf : NULL;
+}
+
 void *
 cbm_global_alloc_one(struct cbm_global *g)
 {
@@ -130,18 +274,21 @@ cbm_global_alloc_one(struct cbm_global *g)
 	uint32_t n;
 	void *buf;
 
-	if (idx != CBM_NIL)
+	if (idx != CBM_NIL) {
+		note_low_water(g);
 		return cbm_blocks_ptr(g->blocks, idx);
+	}
 	/* A magazine is split here: a move between places (transit.h, T1),
 	 * begun only when there looks to be one to take (T3). */
 	if (cbm_depot_full_count(&g->depot) == 0)
-		return NULL;
+		return alloc_unused(g);
 	cbm_transit_begin(&g->transit);
 	m = cbm_depot_take_full(&g->depot);
 	if (m == NULL) {
 		cbm_transit_end(&g->transit, false);
-		return NULL;
+		return alloc_unused(g);
 	}
+	note_low_water(g);
 	/* A magazine in no one's hands but ours. */
 	CBM_YIELD_AT(CBM_SITE_MAG_IN_HAND);
 	n = cbm_mag_count(m);
@@ -156,7 +303,7 @@ cbm_global_alloc_one(struct cbm_global *g)
 void
 cbm_global_free_one(struct cbm_global *g, uint32_t idx)
 {
-	CBM_ASSERT(idx < g->blocks->capacity);
+	CBM_ASSERT(idx < existing(g));
 	cbm_istack_push(&g->freelist, g->links, idx);
 }
 
@@ -170,15 +317,68 @@ cbm_global_free_chain(struct cbm_global *g, uint32_t first, uint32_t last,
 uint64_t
 cbm_global_count(const struct cbm_global *g)
 {
-	return cbm_istack_count(&g->freelist) +
-	       cbm_depot_full_count(&g->depot) * g->mag_size;
+	return cbm_global_resident_count(g) + cbm_global_released_count(g) +
+	       cbm_frontier_unused(&g->frontier);
 }
 
 void
-cbm_global_heads(const struct cbm_global *g, uint64_t *freelist, uint64_t *full)
+cbm_global_heads(const struct cbm_global *g, struct cbm_global_heads *h)
 {
 	/* Acquire: pairs with the release CAS of the push or pop that wrote
 	 * each head (dry.c, D1). */
-	*freelist = cbm_load_acquire_u64(&g->freelist.head);
-	*full = cbm_load_acquire_u64(&g->depot.full.head);
+	h->freelist = cbm_load_acquire_u64(&g->freelist.head);
+	h->full = cbm_load_acquire_u64(&g->depot.full.head);
+	h->released = cbm_load_acquire_u64(&g->released.head);
+	h->frontier_spent = cbm_frontier_spent(&g->frontier);
+}
+
+uint32_t
+cbm_global_take_resident(struct cbm_global *g, uint32_t *idx, uint32_t max)
+{
+	uint32_t got = 0;
+
+	while (got < max) {
+		uint32_t n, first;
+		struct cbm_mag *m;
+
+		first = cbm_istack_pop_chain(&g->freelist, g->links, max - got,
+					     &n);
+		for (uint32_t i = 0; i < n; i++) {
+			idx[got++] = first;
+			first = cbm_load_relaxed_u32(&g->links[first]);
+		}
+		if (n > 0)
+			continue;
+		/* Only a magazine that fits: a part put back would be a
+		 * second move. */
+		if (max - got < g->mag_size ||
+		    (m = cbm_depot_take_full(&g->depot)) == NULL)
+			break;
+		for (uint32_t i = 0; i < g->mag_size; i++)
+			idx[got++] = cbm_blocks_index(g->blocks, m->slots[i]);
+		cbm_mag_set_count(m, 0);
+		cbm_depot_give_empty(&g->depot, m);
+	}
+	return got;
+}
+
+void
+cbm_global_put_released(struct cbm_global *g, uint32_t group)
+{
+	uint32_t first = group * g->blocks->group;
+	char *lo, *hi;
+
+	cbm_blocks_group_pages(g->blocks, group, &lo, &hi);
+	cbm_fetch_add_relaxed_u64(&g->released_bytes, (uint64_t)(hi - lo));
+	cbm_istack_push(&g->released, g->links, first);
+}
+
+void
+cbm_global_put_back(struct cbm_global *g, const uint32_t *idx, uint32_t n)
+{
+	if (n == 0)
+		return;
+	for (uint32_t i = 0; i + 1 < n; i++)
+		cbm_store_relaxed_u32(&g->links[idx[i]], idx[i + 1]);
+	cbm_istack_push_chain(&g->freelist, g->links, idx[0], idx[n - 1], n);
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The global tier: the buffer freelist and the depot of magazines behind
- * one interface. Only this tier knows the depot exists (and the audits that
- * walk it, verify.c and stats.c); the caches ask for runs and give back
- * runs, and this file alone decides where they come from and go:
+ * The global tier: the buffer freelist, the depot of magazines, the
+ * released list and the frontier behind one interface. Only this tier
+ * knows they exist (and the audits that walk them, verify.c and stats.c);
+ * the caches ask for runs and give back runs, and this file alone decides
+ * where they come from and go:
  *
  *   - A run of a magazine's size goes to the depot as a full magazine
  *     when an empty one can be had, and comes from the depot, whole, when a
@@ -11,6 +12,12 @@
  *   - Anything else is a chain on the freelist (one CAS for the chain).
  *   - A single buffer for a caller without a cache comes off the freelist;
  *     when that is empty, a full magazine is split onto it.
+ *   - When the freelist and the depot are empty, buffers come from the
+ *     released list (release groups whose pages went back to the OS,
+ *     release.c), and then from the frontier (frontier.h), which makes
+ *     more buffers exist while the pool is below its ceiling. Free buffers
+ *     never go back to either: a released group taken is whole again, a
+ *     buffer taken from the frontier is like any other.
  *
  * Moves between places (transit.h, T1): the caller of take_run / put_run
  * has begun the move the run belongs to (its destination is the caller's
@@ -30,17 +37,27 @@
 
 #include "arena.h"
 #include "depot.h"
+#include "frontier.h"
 #include "istack.h"
 #include "transit.h"
 
 struct cbm_global {
 	struct cbm_istack freelist; /* buffer indices; head on its own line */
 	struct cbm_depot depot;
+	/* Release groups whose pages went back to the OS, named by their first
+	 * buffer and linked through it (arena.h, "Release groups"). */
+	struct cbm_istack released;
+	struct cbm_frontier frontier; /* never-used buffers (frontier.h) */
 	/* Moves between places in flight, and how many ended (transit.h). */
 	struct cbm_transit transit;
 	cbm_atomic_u32 *links; /* per buffer: freelist and retired links */
 	const struct cbm_blocks *blocks;
 	uint32_t mag_size;
+	/* The fewest buffers the freelist and depot held since the release
+	 * policy last looked (cbm_global_low_water): those stayed free all
+	 * along. Lowered after every take, with a CAS. */
+	_Alignas(CBM_CACHELINE) cbm_atomic_u64 low_water;
+	cbm_atomic_u64 released_bytes; /* pages given back, not yet reused */
 };
 
 /* How a run moved, for the caches' counters. */
@@ -51,12 +68,15 @@ enum cbm_run_kind {
 };
 
 /*
- * Set up the tier: nmags empty magazines, and every one of the blocks'
- * capacity buffers on the freelist in address order, linked through links
- * (capacity entries). Returns 0 or -ENOMEM.
+ * Set up the tier: nmags empty magazines (minted as first needed), an empty
+ * freelist, and a frontier of initial buffers that may grow to the
+ * blocks' max; links has an entry per buffer up to max, and *exists is the
+ * word that counts the buffers that exist (frontier.h). O(1). Returns 0 or
+ * -ENOMEM.
  */
 int cbm_global_init(struct cbm_global *g, const struct cbm_blocks *blocks,
-		    cbm_atomic_u32 *links, uint32_t nmags, uint32_t mag_size);
+		    cbm_atomic_u32 *links, cbm_atomic_u64 *exists,
+		    uint64_t initial, uint32_t nmags, uint32_t mag_size);
 void cbm_global_fini(struct cbm_global *g);
 
 /* false when the tier certainly holds a buffer; true when it looks empty
@@ -85,13 +105,44 @@ void cbm_global_free_one(struct cbm_global *g, uint32_t idx);
 void cbm_global_free_chain(struct cbm_global *g, uint32_t first, uint32_t last,
 			   uint32_t n);
 
-/* Total buffers in the tier (approximate while busy). */
+/* Total buffers in the tier, released and never used ones included
+ * (approximate while busy). */
 uint64_t cbm_global_count(const struct cbm_global *g);
 
-/* The freelist's and the depot's full heads, read with acquire, for a look
- * at whether the tier is empty (dry.c); the index half is CBM_NIL when
- * each is empty, and the tag half moves on every change. */
-void cbm_global_heads(const struct cbm_global *g, uint64_t *freelist,
-		      uint64_t *full);
+/* Buffers on the freelist and in the depot's full magazines: the free
+ * buffers whose memory is resident (approximate while busy). */
+uint64_t cbm_global_resident_count(const struct cbm_global *g);
+
+/* Buffers in released groups. */
+uint64_t cbm_global_released_count(const struct cbm_global *g);
+
+/* The heads of the freelist, the depot's full stack and the released list,
+ * read with acquire, for a look at whether the tier is empty (dry.c): the
+ * index half is CBM_NIL when each is empty, and the tag half moves on every
+ * change; and whether the frontier is spent (it then stays so). */
+struct cbm_global_heads {
+	uint64_t freelist, full, released;
+	bool frontier_spent;
+};
+void cbm_global_heads(const struct cbm_global *g, struct cbm_global_heads *h);
+
+/* ---- for the release policy (release.c) ---- */
+
+/* The fewest buffers the freelist and depot held since the last call, and
+ * start counting again from what they hold now less forget (buffers the
+ * caller is about to take out and give back). */
+uint64_t cbm_global_low_water(struct cbm_global *g, uint64_t forget);
+
+/* Take up to max free buffers from the freelist and the depot's full
+ * magazines into idx, within the caller's move; returns how many. */
+uint32_t cbm_global_take_resident(struct cbm_global *g, uint32_t *idx,
+				  uint32_t max);
+
+/* Release group g (whose pages the caller gave back, and whose buffers it
+ * owns) onto the released list. */
+void cbm_global_put_released(struct cbm_global *g, uint32_t group);
+
+/* Put n owned buffers idx[0..n) back on the freelist as one chain. */
+void cbm_global_put_back(struct cbm_global *g, const uint32_t *idx, uint32_t n);
 
 #endif /* CBM_GLOBAL_H */

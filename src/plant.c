@@ -28,6 +28,8 @@ static const struct {
 	{"no-debug-state", CBM_PLANT_NO_DEBUG_STATE},
 	{"no-stable-view", CBM_PLANT_NO_STABLE_VIEW},
 	{"no-thread", CBM_PLANT_NO_THREAD},
+	{"grow-past-ceiling", CBM_PLANT_GROW_PAST_CEILING},
+	{"release-published", CBM_PLANT_RELEASE_PUBLISHED},
 };
 
 static void

@@ -24,6 +24,12 @@
  *   no-stable-view   a dry allocation gives up after one look at every
  *                    place, ignoring buffers in transit (transit.h)
  *                                                             [capacity]
+ *   grow-past-ceiling  the frontier grows with an add after looking,
+ *                    so a grower that looked before another grew takes
+ *                    the pool past its max_capacity            [ceiling]
+ *   release-published  a release pass puts the buffers it gives back where
+ *                    allocations find them before their pages go
+ *                    (madvise after publishing)           [released data]
  *   no-thread        the reclamation thread cannot be started, as when
  *                    pthread_create fails: the first pool's create fails
  *                    with -EAGAIN (a unit test of that path, not stress)
@@ -48,6 +54,8 @@ enum cbm_plant {
 	CBM_PLANT_NO_DEBUG_STATE = 1u << 7,
 	CBM_PLANT_NO_STABLE_VIEW = 1u << 8,
 	CBM_PLANT_NO_THREAD = 1u << 9,
+	CBM_PLANT_GROW_PAST_CEILING = 1u << 10,
+	CBM_PLANT_RELEASE_PUBLISHED = 1u << 11,
 };
 
 /*
@@ -70,6 +78,11 @@ enum cbm_site {
 					rest */
 	CBM_SITE_BULK_GIVING_BACK,   /* alloc.c: a bulk allocation that did
 					not get all is about to give back */
+	CBM_SITE_GROWING,	     /* frontier.c: every existing buffer was
+					taken; about to make more exist */
+	CBM_SITE_RELEASING,	     /* release.c: free buffers taken out of
+					the global tier, their pages not yet
+					given back */
 };
 
 typedef void (*cbm_site_hook)(enum cbm_site site);

@@ -6,6 +6,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@
 #define KNOWN_FLAGS (CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES)
 #define DEFAULT_IDLE_TRIM_MS 1000
 #define MIN_IDLE_TRIM_MS 10
+#define DEFAULT_RELEASE_MS 1000
+#define MIN_RELEASE_MS 10
 
 /* ---- creation ---------------------------------------------------------- */
 
@@ -60,9 +63,11 @@ default_magazine(size_t capacity, unsigned ncaches)
 
 struct geometry {
 	size_t align, block_size, stride, arena_bytes, nmags, cache_bytes;
+	size_t max; /* the ceiling: capacity for a fixed pool */
 	uint32_t mag_size;
 	unsigned ncpus, caches_per_cpu, ncaches, mode;
-	unsigned idle_trim_ms;
+	unsigned idle_trim_ms, release_ms;
+	bool elastic;
 };
 
 static int
@@ -71,18 +76,24 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 	size_t guard_end;
 	int n;
 
-	if (cfg->block_size == 0 || cfg->capacity == 0 ||
+	g->elastic = cfg->max_capacity != 0;
+	g->max = g->elastic ? cfg->max_capacity : cfg->capacity;
+	if (cfg->block_size == 0 || g->max == 0 || cfg->capacity > g->max ||
 	    (cfg->flags & ~KNOWN_FLAGS) != 0 ||
 	    cfg->magazine_size > MAX_MAGAZINE ||
-	    (cfg->idle_trim_ms != 0 && cfg->idle_trim_ms < MIN_IDLE_TRIM_MS))
+	    (cfg->idle_trim_ms != 0 && cfg->idle_trim_ms < MIN_IDLE_TRIM_MS) ||
+	    (cfg->release_ms != 0 && cfg->release_ms < MIN_RELEASE_MS))
 		return -EINVAL;
 	g->idle_trim_ms =
 		cfg->idle_trim_ms ? cfg->idle_trim_ms : DEFAULT_IDLE_TRIM_MS;
+	g->release_ms = cfg->release_ms ? cfg->release_ms
+			: g->elastic	? DEFAULT_RELEASE_MS
+					: CBM_RELEASE_OFF;
 	g->align = cfg->align ? cfg->align : DEFAULT_ALIGN;
 	if ((g->align & (g->align - 1)) != 0 || g->align > MAX_ALIGN)
 		return -EINVAL;
 	/* Indices are 32 bits and CBM_NIL is reserved. */
-	if (cfg->capacity >= CBM_NIL)
+	if (g->max >= CBM_NIL)
 		return -EOVERFLOW;
 	if (!round_up_checked(cfg->block_size, g->align, &g->block_size))
 		return -EOVERFLOW;
@@ -94,45 +105,49 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 			return -EOVERFLOW;
 		g->stride = guard_end;
 	}
-	if (cfg->capacity > SIZE_MAX / g->stride)
+	if (g->max > SIZE_MAX / g->stride)
 		return -EOVERFLOW;
-	g->arena_bytes = cfg->capacity * g->stride;
+	g->arena_bytes = g->max * g->stride;
 	n = get_nprocs_conf();
 	g->ncpus = n > 0 ? (unsigned)n : 1;
 	g->mode = cbm_percpu_mode_default();
 	g->caches_per_cpu =
 		g->mode == CBM_MODE_RSEQ ? 1 : CBM_CACHES_PER_CPU_PORTABLE;
 	g->ncaches = g->ncpus * g->caches_per_cpu;
-	g->mag_size = cfg->magazine_size
-			      ? cfg->magazine_size
-			      : default_magazine(cfg->capacity, g->ncaches);
+	g->mag_size = cfg->magazine_size ? cfg->magazine_size
+					 : default_magazine(g->max, g->ncaches);
 	g->cache_bytes = sizeof(struct cbm_cpu_cache) +
 			 2 * (size_t)g->mag_size * sizeof(void *);
 	g->cache_bytes = (g->cache_bytes + CBM_CACHELINE - 1) &
 			 ~(size_t)(CBM_CACHELINE - 1);
-	/* Enough for every buffer to sit in a full one, one more per cache
-	 * for magazines in flight in slow paths, and one spare (depot.h).
-	 * Fits 32 bits: capacity < 2^32 and ncaches is small, but check
-	 * rather than trust. */
-	g->nmags = (cfg->capacity + g->mag_size - 1) / g->mag_size +
-		   g->ncaches + 1;
+	/* Enough for every buffer up to the ceiling to sit in a full one,
+	 * one more per cache for magazines in flight in slow paths, and one
+	 * spare (depot.h). Fits 32 bits: max < 2^32 and ncaches is small, but
+	 * check rather than trust. */
+	g->nmags = (g->max + g->mag_size - 1) / g->mag_size + g->ncaches + 1;
 	if (g->nmags >= CBM_NIL)
 		return -EOVERFLOW;
 	return 0;
 }
 
 /* Destroy's end, and the way out of a create that failed: either may find
- * the arena poisoned, and the shadow outlives the mapping (debug.h). */
+ * buffers poisoned, and the shadow outlives the mapping (debug.h). */
 static void
 free_pool_memory(struct cbm_pool *pool)
 {
-	cbm_san_clear_arena(&pool->arena);
+	uint64_t max = pool->blocks.max;
+
+	if (pool->arena.map != NULL)
+		cbm_san_clear(
+			pool->arena.base,
+			(size_t)cbm_frontier_taken(&pool->global.frontier) *
+				pool->blocks.stride);
 	cbm_arena_unmap(&pool->arena);
 	cbm_global_fini(&pool->global);
 	free(pool->map.caches);
 	if ((char *)pool->links != pool->arena.base)
-		free(pool->links);
-	free(pool->debug.state);
+		cbm_unreserve(pool->links, max * sizeof(*pool->links));
+	cbm_unreserve(pool->debug.state, max * sizeof(*pool->debug.state));
 	free(pool);
 }
 
@@ -141,7 +156,6 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 {
 	struct geometry g;
 	struct cbm_pool *pool;
-	uint32_t cap;
 	int rc;
 
 	if (cfg == NULL || out == NULL)
@@ -150,42 +164,46 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	if (rc != 0)
 		return rc;
 	cbm_fork_handlers_install();
-	cap = (uint32_t)cfg->capacity;
 
 	pool = aligned_alloc(CBM_CACHELINE, sizeof(*pool));
 	if (pool == NULL)
 		return -ENOMEM;
 	memset(pool, 0, sizeof(*pool));
+	/* The buffers' side arrays are reserved for the ceiling, as the
+	 * arena is, and touched as buffers first come into use: create is
+	 * O(1) whatever the ceiling (frontier.h). */
+	pool->blocks.max = g.max;
 	pool->map.caches =
 		aligned_alloc(CBM_CACHELINE, g.ncaches * g.cache_bytes);
-	pool->links = calloc(cap, sizeof(*pool->links));
+	pool->links = cbm_reserve(g.max * sizeof(*pool->links));
 	cbm_plant_init();
 	if (cfg->flags & CBM_POOL_DEBUG)
-		pool->debug.state = calloc(cap, sizeof(*pool->debug.state));
+		pool->debug.state =
+			cbm_reserve(g.max * sizeof(*pool->debug.state));
 	if (pool->map.caches == NULL || pool->links == NULL ||
 	    ((cfg->flags & CBM_POOL_DEBUG) && pool->debug.state == NULL) ||
 	    cbm_arena_map(&pool->arena, g.arena_bytes, g.align,
-			  cfg->flags & CBM_POOL_HUGEPAGES) != 0) {
+			  cfg->flags & CBM_POOL_HUGEPAGES, g.elastic) != 0) {
 		free_pool_memory(pool);
 		return -ENOMEM;
 	}
 
 	/* The arena's geometry, and its copy on the hot line. */
-	cbm_blocks_init(&pool->blocks, pool->arena.base, g.stride, cap);
+	cbm_blocks_init(&pool->blocks, pool->arena.base, g.stride, g.max);
 	pool->base = pool->blocks.base;
 	pool->stride_inv = pool->blocks.stride_inv;
-	pool->capacity = pool->blocks.capacity;
 	pool->stride_shift = pool->blocks.stride_shift;
 	if (CBM_PLANTED(CBM_PLANT_LINKS_IN_BUFFERS) &&
 	    g.stride == sizeof(*pool->links)) {
 		/* links[i] is then the first word of buffer i. */
-		free(pool->links);
+		cbm_unreserve(pool->links, g.max * sizeof(*pool->links));
 		pool->links = (cbm_atomic_u32 *)(void *)pool->base;
 	}
-	/* The global tier: every buffer starts on the freelist, in address
-	 * order. */
+	/* The global tier: capacity buffers exist, on the frontier; none is
+	 * linked anywhere until it is first handed out. */
 	if (cbm_global_init(&pool->global, &pool->blocks, pool->links,
-			    (uint32_t)g.nmags, g.mag_size) != 0) {
+			    &pool->capacity, cfg->capacity, (uint32_t)g.nmags,
+			    g.mag_size) != 0) {
 		free_pool_memory(pool);
 		return -ENOMEM;
 	}
@@ -195,6 +213,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	pool->global.freelist.plant_untagged = CBM_PLANTED(CBM_PLANT_NO_TAG);
 #endif
 	pool->arena_bytes = g.arena_bytes;
+	pool->fixed_bytes = sizeof(*pool) + g.ncaches * g.cache_bytes;
 	pool->flags = cfg->flags;
 	pool->fast = cbm_fast_word(g.mode, cfg->flags);
 	pool->map.slots = 2 * g.mag_size;
@@ -217,12 +236,11 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	snprintf(pool->name, sizeof(pool->name), "%s",
 		 cfg->name ? cfg->name : "(unnamed)");
 	pool->trim.idle_ms = g.idle_trim_ms;
+	cbm_release_init(&pool->release, g.release_ms,
+			 pool->arena.pages == CBM_PAGES_HUGETLB);
 
 	pool->reclaim.flavor =
 		cfg->rcu_flavor ? cfg->rcu_flavor : cbm_rcu_default_flavor();
-	cbm_san_clear_arena(&pool->arena);
-	for (uint32_t i = 0; i < cap; i++)
-		cbm_san_enter_pool(&pool->blocks, cbm_block_ptr(pool, i));
 	/* Last: from here on the reclamation thread may look at the pool. */
 	rc = cbm_reclaim_register(pool);
 	if (rc != 0) {
@@ -263,7 +281,28 @@ cbm_block_size(const cbm_pool *pool)
 size_t
 cbm_capacity(const cbm_pool *pool)
 {
-	return pool ? pool->capacity : 0;
+	return pool ? cbm_pool_capacity(pool) : 0;
+}
+
+size_t
+cbm_max_capacity(const cbm_pool *pool)
+{
+	return pool ? pool->blocks.max : 0;
+}
+
+long
+cbm_pool_release(cbm_pool *pool)
+{
+	size_t bytes;
+
+	if (cbm_unlikely(pool == NULL)) {
+		cbm_report(NULL, CBM_ERR_BAD_ARG, NULL,
+			   "cbm_pool_release: NULL pool");
+		return -EINVAL;
+	}
+	bytes = cbm_release_now(&pool->release, &pool->global, UINT64_MAX,
+				NULL);
+	return bytes > LONG_MAX ? LONG_MAX : (long)bytes;
 }
 
 const char *

@@ -20,18 +20,22 @@
 #include "global.h"
 #include "percpu.h"
 #include "reclaim.h"
+#include "release.h"
 #include "trim.h"
 
 #define CBM_NAME_MAX 64
 
 struct cbm_pool {
-	/* Read-only after create, read by every alloc and free: one line.
-	 * base, stride_inv, capacity and stride_shift are blocks' (below),
-	 * copied here so that the pointer check reads no other line. */
+	/* Read by every alloc and free: one line. base, stride_inv and
+	 * stride_shift are blocks' (below), copied here so that the pointer
+	 * check reads no other line; all but capacity are read-only after
+	 * create. capacity is the count of buffers that exist, which the
+	 * frontier raises as an elastic pool grows (frontier.h): read
+	 * relaxed, it is at least every index the reader was handed. */
 	_Alignas(CBM_CACHELINE) char *base;
 	uint64_t stride_inv;
 	struct cbm_cache_map map; /* the caches (percpu.h) */
-	uint64_t capacity;
+	cbm_atomic_u64 capacity;
 	unsigned stride_shift;
 	uint32_t fast; /* CBM_FAST_*: the fast path */
 
@@ -46,6 +50,7 @@ struct cbm_pool {
 	struct cbm_debug debug;		 /* debug.h */
 	struct cbm_pool_reclaim reclaim; /* reclaim.h */
 	struct cbm_trim trim;		 /* trim.h */
+	struct cbm_release release;	 /* release.h */
 
 	/* Counters of rare paths, shared by every thread. */
 	_Alignas(CBM_CACHELINE) cbm_atomic_u64 uncached_allocs;
@@ -55,8 +60,10 @@ struct cbm_pool {
 	cbm_atomic_u64 trims;
 
 	/* Cold. */
-	size_t arena_bytes; /* capacity * stride */
+	size_t arena_bytes; /* max * stride: the reservation */
 	size_t block_size;  /* usable bytes per buffer */
+	size_t fixed_bytes; /* bookkeeping that does not grow: the pool, the
+			       caches */
 	struct cbm_arena arena;
 	char name[CBM_NAME_MAX];
 };
@@ -86,6 +93,13 @@ cbm_fast_word(unsigned mode, unsigned flags)
 	fast |= CBM_FAST_BOOKKEEPING;
 #endif
 	return fast;
+}
+
+/* Buffers that exist now (frontier.h). */
+static inline uint64_t
+cbm_pool_capacity(const struct cbm_pool *pool)
+{
+	return cbm_load_relaxed_u64(&pool->capacity);
 }
 
 static inline void *

@@ -57,6 +57,7 @@
 #include "plant.h"
 #include "pool.h"
 #include "rcu.h"
+#include "release.h"
 #include "report.h"
 #include "trim.h"
 
@@ -289,8 +290,10 @@ reclaim_main(void *arg)
 			got = run_pass_locked();
 		if (R.generation != generation)
 			break;
-		for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
+		for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
 			cbm_trim_idle_caches(&p->trim, &p->caches, now_ms());
+			cbm_release_tick(&p->release, &p->global, now_ms());
+		}
 		if (got == 0) {
 			cbm_store_seq_cst_u32(&R.idle, 1); /* R4 */
 			if (anything_retired_locked()) {
@@ -340,9 +343,13 @@ update_tick_locked(void)
 	R.tick_ms = TICK_MAX_MS;
 	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
 		unsigned t = p->trim.idle_ms / 4;
+		unsigned r = p->release.ms / 4;
 
 		if (p->trim.idle_ms != CBM_IDLE_TRIM_OFF && t < R.tick_ms)
 			R.tick_ms = t > 0 ? t : 1;
+		/* Half a half window (release.h, L4). */
+		if (p->release.ms != CBM_RELEASE_OFF && r < R.tick_ms)
+			R.tick_ms = r > 0 ? r : 1;
 	}
 }
 

@@ -60,7 +60,34 @@ cbm_stats_held(const struct cbm_pool *pool)
 	struct cbm_cache_totals t;
 
 	sum_caches(pool, &t);
-	return held(t.allocs, t.frees + retires(pool), pool->capacity);
+	return held(t.allocs, t.frees + retires(pool), cbm_pool_capacity(pool));
+}
+
+static size_t
+page_round(size_t bytes, size_t page)
+{
+	return (bytes + page - 1) & ~(page - 1);
+}
+
+/*
+ * What the OS backs, by the pool's own account (cbm.h says what it is
+ * not): the arena's pages up to the last buffer ever taken from the
+ * frontier, less what was released; the side arrays up to the same
+ * buffer; the magazines minted; the pool and its caches.
+ */
+static size_t
+resident_bytes(const struct cbm_pool *pool, size_t released)
+{
+	size_t page = pool->blocks.page;
+	size_t taken = (size_t)cbm_frontier_taken(&pool->global.frontier);
+	size_t arena = page_round(taken * pool->blocks.stride, page);
+	size_t side = page_round(taken * sizeof(*pool->links), page);
+
+	if (pool->debug.state != NULL)
+		side += page_round(taken * sizeof(*pool->debug.state), page);
+	arena = arena > released ? arena - released : 0;
+	return arena + side + pool->fixed_bytes +
+	       page_round(cbm_depot_minted_bytes(&pool->global.depot), page);
 }
 
 /* How often a snapshot is read again while the application moves buffers
@@ -74,15 +101,17 @@ read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
 
 	sum_caches(pool, &t);
 	memset(out, 0, sizeof(*out));
-	out->capacity = pool->capacity;
-	out->block_size = pool->block_size;
+	/* The global count before capacity: a growth between the two reads
+	 * adds to capacity what the count did not see yet (free >= 0). */
 	out->free = cbm_global_count(&pool->global);
+	out->capacity = cbm_pool_capacity(pool);
+	out->block_size = pool->block_size;
 	out->cached = t.cached;
 	out->retired = cbm_reclaim_pending(pool);
 	out->reclaimed = cbm_load_relaxed_u64(&pool->reclaim.reclaimed);
 	/* Every buffer retired so far is waiting, in flight, or back. */
 	out->in_use = held(t.allocs, t.frees + out->retired + out->reclaimed,
-			   pool->capacity);
+			   out->capacity);
 	out->allocs = t.allocs;
 	out->frees = t.frees;
 	out->alloc_failures = cbm_load_relaxed_u64(&pool->alloc_failures);
@@ -100,6 +129,12 @@ read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
 	out->cpus = pool->map.ncpus;
 	out->percpu_mode = pool->caches.mode;
 	out->hugepages = pool->arena.pages;
+	out->max_capacity = pool->blocks.max;
+	out->released_bytes =
+		cbm_load_relaxed_u64(&pool->global.released_bytes);
+	out->resident_bytes = resident_bytes(pool, out->released_bytes);
+	out->grows = cbm_load_relaxed_u64(&pool->global.frontier.grows);
+	out->releases = cbm_load_relaxed_u64(&pool->release.releases);
 }
 
 int

@@ -26,6 +26,8 @@
 
 struct audit {
 	const struct cbm_pool *pool;
+	uint64_t capacity; /* buffers that exist (read once: quiescent) */
+	uint32_t nmags;	   /* magazines minted */
 	bool accounting;
 	uint8_t *seen;	   /* one byte per buffer: where it was first found */
 	uint8_t *mag_seen; /* one byte per magazine */
@@ -59,9 +61,9 @@ mark(struct audit *a, uint32_t idx, const char *where, uint8_t expect)
 {
 	const struct cbm_pool *pool = a->pool;
 
-	if (idx >= pool->capacity) {
+	if (idx >= a->capacity) {
 		problem(a, "%s names buffer %" PRIu32 " of %" PRIu64, where,
-			idx, pool->capacity);
+			idx, a->capacity);
 		return false;
 	}
 	if (a->seen[idx]) {
@@ -84,7 +86,8 @@ mark_pointer(struct audit *a, const void *buf, const char *where)
 	const struct cbm_pool *pool = a->pool;
 	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->base;
 
-	if (off >= pool->arena_bytes || off % pool->blocks.stride != 0) {
+	if (off >= a->capacity * pool->blocks.stride ||
+	    off % pool->blocks.stride != 0) {
 		problem(a, "%s holds %p, not a buffer", where, buf);
 		return;
 	}
@@ -115,7 +118,7 @@ mark_magazine(struct audit *a, const struct cbm_mag *m, const char *where)
 	const struct cbm_depot *d = &a->pool->global.depot;
 	uint32_t n = cbm_mag_count(m);
 
-	if (m->id >= d->nmags || cbm_depot_mag(d, m->id) != m) {
+	if (m->id >= a->nmags || cbm_depot_mag(d, m->id) != m) {
 		problem(a, "%s holds a magazine that is not the pool's", where);
 		return;
 	}
@@ -142,10 +145,10 @@ walk_depot_stack(struct audit *a, const struct cbm_istack *s, bool full)
 	uint32_t id = cbm_istack_top_quiescent(s);
 	uint64_t len = 0;
 
-	while (id != CBM_NIL && len <= d->nmags) {
+	while (id != CBM_NIL && len <= a->nmags) {
 		const struct cbm_mag *m;
 
-		if (id >= d->nmags) {
+		if (id >= a->nmags) {
 			problem(a, "%s links to magazine %" PRIu32, where, id);
 			return;
 		}
@@ -204,11 +207,73 @@ walk_retired(struct audit *a)
 			len, cbm_ilist_count(&pool->reclaim.retired));
 }
 
+/* Released groups: each named by its first buffer, all of it free. */
+static void
+walk_released(struct audit *a)
+{
+	const struct cbm_pool *pool = a->pool;
+	const struct cbm_istack *s = &pool->global.released;
+	uint32_t group = pool->blocks.group;
+	uint32_t idx = cbm_istack_top_quiescent(s);
+	uint64_t len = 0, bytes = 0;
+
+	while (idx != CBM_NIL) {
+		char *lo, *hi;
+
+		if (idx % group != 0 || idx >= a->capacity) {
+			problem(a,
+				"the released list names buffer %" PRIu32
+				", not a group's first",
+				idx);
+			return;
+		}
+		for (uint32_t k = 0; k < group; k++)
+			if (!mark(a, idx + k, "the released list",
+				  CBM_BLOCK_POOLED))
+				return;
+		cbm_blocks_group_pages(&pool->blocks, idx / group, &lo, &hi);
+		bytes += (uint64_t)(hi - lo);
+		idx = cbm_load_relaxed_u32(&pool->links[idx]);
+		len++;
+	}
+	if (a->accounting && len != cbm_istack_count(s))
+		problem(a,
+			"released list holds %" PRIu64 " but counts %" PRIu64,
+			len, cbm_istack_count(s));
+	if (a->accounting &&
+	    bytes != cbm_load_relaxed_u64(&pool->global.released_bytes))
+		problem(a,
+			"released groups hold %" PRIu64 " bytes but %" PRIu64
+			" are counted",
+			bytes,
+			cbm_load_relaxed_u64(&pool->global.released_bytes));
+}
+
+/* The frontier's never-used buffers (frontier.h, F2). */
+static void
+walk_frontier(struct audit *a)
+{
+	uint64_t taken = cbm_frontier_taken(&a->pool->global.frontier);
+
+	if (taken > a->capacity) {
+		problem(a, "the frontier handed out %" PRIu64 " of %" PRIu64,
+			taken, a->capacity);
+		return;
+	}
+	if (a->capacity > a->pool->blocks.max)
+		problem(a,
+			"%" PRIu64 " buffers exist, above the ceiling %" PRIu64,
+			a->capacity, a->pool->blocks.max);
+	for (uint64_t i = taken; i < a->capacity; i++)
+		if (!mark(a, (uint32_t)i, "the frontier", CBM_BLOCK_POOLED))
+			return;
+}
+
 static void
 check_held(struct audit *a)
 {
 	const struct cbm_pool *pool = a->pool;
-	uint64_t held = pool->capacity - a->found;
+	uint64_t held = a->capacity - a->found;
 	uint64_t counted = cbm_stats_held(pool);
 
 	if (held != counted)
@@ -216,12 +281,12 @@ check_held(struct audit *a)
 			"%" PRIu64 " buffers are nowhere in the pool but the "
 			"counters say %" PRIu64 " are held",
 			held, counted);
-	for (uint32_t id = 0; id < pool->global.depot.nmags; id++)
+	for (uint32_t id = 0; id < a->nmags; id++)
 		if (!a->mag_seen[id])
 			problem(a, "magazine %" PRIu32 " is nowhere", id);
 	if (pool->debug.state == NULL)
 		return;
-	for (uint32_t i = 0; i < pool->capacity; i++) {
+	for (uint32_t i = 0; i < a->capacity; i++) {
 		uint8_t s = cbm_load_relaxed_u8(&pool->debug.state[i]);
 
 		if (!a->seen[i] && s != CBM_BLOCK_HELD &&
@@ -243,6 +308,8 @@ audit(void *arg)
 	walk_depot_stack(a, &a->pool->global.depot.empty, false);
 	walk_caches(a);
 	walk_retired(a);
+	walk_released(a);
+	walk_frontier(a);
 	if (a->accounting)
 		check_held(a);
 }
@@ -265,8 +332,10 @@ cbm_verify(const struct cbm_pool *pool, bool accounting)
 
 	if (pool == NULL)
 		return -EINVAL;
-	a.seen = calloc(pool->capacity, 1);
-	a.mag_seen = calloc(pool->global.depot.nmags, 1);
+	a.capacity = cbm_pool_capacity(pool);
+	a.nmags = cbm_depot_minted(&pool->global.depot);
+	a.seen = calloc(a.capacity + 1, 1);
+	a.mag_seen = calloc(a.nmags + 1, 1);
 	if (a.seen == NULL || a.mag_seen == NULL) {
 		free(a.seen);
 		free(a.mag_seen);

@@ -151,7 +151,7 @@ tracker_init(struct tracker *t, cbm_pool *pool)
 	t->base = pool->base;
 	t->stride = pool->blocks.stride;
 	t->block = cbm_block_size(pool);
-	t->capacity = (uint32_t)cbm_capacity(pool);
+	t->capacity = (uint32_t)cbm_max_capacity(pool);
 	t->owner = calloc(t->capacity, sizeof(*t->owner));
 }
 
@@ -366,7 +366,7 @@ park_buffers(void *arg)
 void
 check_capacity(struct run *run, cbm_pool *pool, size_t held)
 {
-	size_t cap = cbm_capacity(pool), got = 0;
+	size_t cap = cbm_max_capacity(pool), got = 0;
 	void **b = calloc(cap + 1, sizeof(void *));
 	cpu_set_t mine;
 	int cpu[2] = {-1, -1}, n = 0;

@@ -233,8 +233,7 @@ static void
 indices_are_below_capacity(void **state)
 {
 	(void)state;
-	expect_assertion(free_an_index_past_capacity,
-			 "idx < g->blocks->capacity");
+	expect_assertion(free_an_index_past_capacity, "idx < existing(g)");
 }
 
 /* The expensive tier: every slot of a spilled run is a buffer. */
@@ -251,8 +250,7 @@ static void
 spilled_runs_hold_only_buffers(void **state)
 {
 	(void)state;
-	expect_assertion(spill_a_run_with_a_stranger,
-			 "idx < g->blocks->capacity");
+	expect_assertion(spill_a_run_with_a_stranger, "idx < existing(g)");
 }
 
 /* transit.h, T1: a move ends only after it began. */

@@ -23,11 +23,11 @@ import sys
 # Layer of each header, and the order within a layer.
 LAYERS = [
     (0, ["compiler.h", "contract.h", "atomics.h", "plant.h", "cpu.h"]),
-    (1, ["istack.h", "transit.h", "arena.h", "report.h"]),
+    (1, ["istack.h", "transit.h", "arena.h", "frontier.h", "report.h"]),
     (2, ["magazine.h", "depot.h", "debug.h"]),
     (3, ["global.h"]),
     (4, ["percpu.h", "rseq.h"]),
-    (5, ["rcu.h", "reclaim.h", "trim.h", "fork.h"]),
+    (5, ["rcu.h", "reclaim.h", "trim.h", "release.h", "fork.h"]),
     (6, ["pool.h", "check.h", "dry.h", "stats.h", "verify.h"]),
 ]
 

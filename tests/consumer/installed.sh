@@ -18,19 +18,19 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 "$meson" setup "$tmp/build" "$src" --prefix="$tmp/prefix" --libdir=lib \
 	-Dbuildtype=plain >"$tmp/setup.log" 2>&1 ||
 	{ cat "$tmp/setup.log"; exit 1; }
-ninja -C "$tmp/build" src/libcbm.so.0.1.0 src/libcbm.a >"$tmp/build.log" 2>&1 ||
+ninja -C "$tmp/build" src/libcbm.so.0.2.0 src/libcbm.a >"$tmp/build.log" 2>&1 ||
 	{ cat "$tmp/build.log"; exit 1; }
 "$meson" install -C "$tmp/build" --no-rebuild >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log"; exit 1; }
 
 lib="$tmp/prefix/lib"
-for f in include/cbm.h lib/libcbm.so lib/libcbm.so.0 lib/libcbm.a \
+for f in include/cbm.h lib/libcbm.so lib/libcbm.so.1 lib/libcbm.a \
 	lib/pkgconfig/cbm.pc; do
 	[ -e "$tmp/prefix/$f" ] || { echo "not installed: $f"; exit 1; }
 done
 # The SONAME carries the ABI version.
 soname=$(readelf -d "$lib/libcbm.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
-[ "$soname" = "libcbm.so.0" ] || { echo "SONAME is '$soname'"; exit 1; }
+[ "$soname" = "libcbm.so.1" ] || { echo "SONAME is '$soname'"; exit 1; }
 
 export PKG_CONFIG_PATH="$lib/pkgconfig"
 here=$(dirname "$0")

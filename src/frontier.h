@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The frontier: buffers never handed out yet, and the count of buffers
+ * that exist. A pool reserves its arena for its ceiling (max) at create;
+ * buffer i exists once i < exists, and from then on keeps its address and
+ * index for the pool's life. No buffer is linked or touched before it is
+ * first taken from here, so create costs O(1) whatever the ceiling.
+ *
+ * Invariants:
+ *  F1. fresh <= exists <= max, and neither ever falls.
+ *  F2. Buffers [fresh, exists) exist and are in no place of the pool: the
+ *      frontier is the place that holds them. [0, fresh) were taken, each
+ *      once, and are wherever the pool's other invariants say.
+ *  F3. Take claims [f, f + k) with one CAS on fresh from f, having read
+ *      exists >= f + k before it; exists never falls (F1), so what it
+ *      claims exists, and two takers never claim the same buffer.
+ *  F4. Growth raises exists with a CAS, only when fresh has reached it, by
+ *      what the grower needs (never past max). Nothing else is needed to
+ *      make a buffer exist: its memory is the arena's, zero until touched,
+ *      and its side-array entries are written before they are read.
+ *
+ * Ordering: both words are relaxed. A buffer's index is published to
+ * another thread only by handing the buffer over (through the caller's own
+ * synchronization, or the tiers' release/acquire), which the claim
+ * happens-before; so a thread that checks a pointer against exists (the
+ * free path's check) reads an exists at least as large as the claim saw.
+ * exists is the pool's hot-line word (pool.h), which is why the frontier
+ * holds a pointer to it: the free path reads it without a second line.
+ */
+#ifndef CBM_FRONTIER_H
+#define CBM_FRONTIER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "atomics.h"
+
+struct cbm_frontier {
+	cbm_atomic_u64 *exists; /* buffers that exist (the pool's hot line) */
+	cbm_atomic_u64 fresh;	/* F2: [fresh, *exists) never handed out */
+	uint64_t max;		/* the ceiling */
+	cbm_atomic_u64 grows;	/* times exists was raised */
+};
+
+/* initial buffers exist, none taken; at most max ever will. */
+void cbm_frontier_init(struct cbm_frontier *f, cbm_atomic_u64 *exists,
+		       uint64_t initial, uint64_t max);
+
+/* Claim up to n (> 0) never-used buffers, raising exists when every
+ * existing one was taken (F4): returns how many, the first in *first; 0
+ * only when all max were taken. Lock-free. */
+uint32_t cbm_frontier_take(struct cbm_frontier *f, uint32_t n, uint32_t *first);
+
+/* Buffers that exist and were never taken (F2), read relaxed. */
+uint64_t cbm_frontier_unused(const struct cbm_frontier *f);
+
+/* true once every one of max buffers was taken: from then on the frontier
+ * never gives another (F1), so one look is a stable one. */
+bool cbm_frontier_spent(const struct cbm_frontier *f);
+
+static inline uint64_t
+cbm_frontier_exists(const struct cbm_frontier *f)
+{
+	return cbm_load_relaxed_u64(f->exists);
+}
+
+static inline uint64_t
+cbm_frontier_taken(const struct cbm_frontier *f)
+{
+	return cbm_load_relaxed_u64(&f->fresh);
+}
+
+#endif /* CBM_FRONTIER_H */

@@ -13,8 +13,8 @@
 #include "pool.h"
 
 static const char *const invariant_names[INV_COUNT] = {
-	"exclusivity", "conservation", "capacity",
-	"grace",       "isolation",    "misuse-reported",
+	"exclusivity", "conservation",	  "capacity", "grace",
+	"isolation",   "misuse-reported", "released",
 };
 
 const char *

@@ -45,6 +45,8 @@ static const struct {
 	 "pools created and destroyed "
 	 "beside hot ones"},
 	{"misuse", scenario_misuse, "bad frees under load, each reported"},
+	{"elastic", scenario_elastic,
+	 "pools growing and releasing memory under live traffic"},
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))

@@ -28,6 +28,7 @@ enum invariant {
 	INV_GRACE,	  /* no retired buffer reused under a reader */
 	INV_ISOLATION,	  /* writes into free buffers harm nothing */
 	INV_MISUSE,	  /* every misuse reported, once */
+	INV_RELEASED,	  /* no page released under a held buffer */
 	INV_COUNT,
 };
 
@@ -167,6 +168,7 @@ void scenario_exhaust(struct run *run);
 void scenario_retire(struct run *run);
 void scenario_trim(struct run *run);
 void scenario_migrate(struct run *run);
+void scenario_elastic(struct run *run);
 void scenario_lifecycle(struct run *run);
 void scenario_misuse(struct run *run);
 

@@ -46,14 +46,26 @@ rss_bytes(void)
 #define SANITIZED 0
 #endif
 
-/* What the OS backs now: RSS, or in sanitized builds the pool's arena. */
+/* Under valgrind (its preload library shows it is there) the same holds
+ * for its own shadow, and the bursts are cut to an eighth to keep the run
+ * short. */
+static bool
+under_valgrind(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
+
+/* What the OS backs now: RSS, or in sanitized builds and under valgrind
+ * the pool's arena. */
 static size_t
 resident_now(const cbm_pool *pool)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), len, n = 0;
 	unsigned char *vec;
 
-	if (!SANITIZED)
+	if (!SANITIZED && !under_valgrind())
 		return rss_bytes();
 	len = (cbm_capacity(pool) * pool->blocks.stride + page - 1) &
 	      ~(page - 1);
@@ -134,6 +146,14 @@ bad_ceilings_are_refused(void **state)
 #define HUGE_CEILING ((size_t)1 << 31)
 #endif
 
+/* Valgrind keeps its guest to some tens of GiB of address space. */
+static size_t
+huge_ceiling(void)
+{
+	return under_valgrind() ? (size_t)1 << 24 /* 32 GiB of 2 KiB */
+				: HUGE_CEILING;
+}
+
 static bool
 defined_tsan(void)
 {
@@ -150,8 +170,8 @@ huge_ceilings_cost_nothing_resident(void **state)
 	const struct {
 		size_t block, capacity, max;
 	} cases[] = {
-		{2048, 0, HUGE_CEILING},
-		{2048, 1000, HUGE_CEILING},
+		{2048, 0, huge_ceiling()},
+		{2048, 1000, huge_ceiling()},
 		{64, (size_t)1 << 26, 0},
 	};
 
@@ -166,7 +186,7 @@ huge_ceilings_cost_nothing_resident(void **state)
 		print_message("ceiling %zu x %zu B: %zu KiB more resident\n",
 			      cbm_max_capacity(pool), cases[i].block,
 			      (after - before) / 1024);
-		if (!defined_tsan())
+		if (!defined_tsan() && !under_valgrind())
 			assert_true(after < before + MiB);
 		assert_int_equal(cbm_capacity(pool), cases[i].capacity);
 		assert_int_equal(cbm_max_capacity(pool),
@@ -319,9 +339,10 @@ threads_drive_a_pool_to_its_ceiling(void **state)
 static void
 rss_falls_after_a_burst_is_released(void **state)
 {
-	enum { N = 32768 }; /* x 2 KiB = 64 MiB */
+	enum { FULL = 32768 }; /* x 2 KiB = 64 MiB */
+	size_t N = under_valgrind() ? FULL / 8 : FULL, burst = N * 2048;
 	cbm_pool *pool = elastic_pool(2048, 0, 1u << 20, CBM_RELEASE_OFF);
-	static void *b[N];
+	static void *b[FULL];
 	size_t before, peak, after;
 	long released;
 	cbm_stats st;
@@ -341,11 +362,13 @@ rss_falls_after_a_burst_is_released(void **state)
 		      "releasing %ld MiB (resident_bytes %zu MiB)\n",
 		      before / MiB, peak / MiB, after / MiB,
 		      released / (long)MiB, st.resident_bytes / MiB);
-	assert_true(peak >= before + 60 * MiB);
-	assert_true((size_t)released >= 63 * MiB);
+	/* Within a sixteenth of the burst (its last pages may sit in this
+	 * CPU's cache until the trim, and the bookkeeping stays). */
+	assert_true(peak >= before + burst - burst / 16);
+	assert_true((size_t)released >= burst - burst / 64);
 	assert_int_equal(st.released_bytes, (size_t)released);
-	assert_true(after <= before + 4 * MiB);
-	assert_true(st.resident_bytes <= 4 * MiB);
+	assert_true(after <= before + burst / 16);
+	assert_true(st.resident_bytes <= burst / 16);
 	assert_int_equal(st.releases, 1);
 	assert_whole(pool, 0);
 	/* Released buffers come back as normal ones, zero or old. */
@@ -426,16 +449,17 @@ small_buffers_release_only_whole_pages(void **state)
 static void
 idle_memory_goes_back_in_the_background(void **state)
 {
-	enum { N = 8192 }; /* x 4 KiB = 32 MiB */
+	enum { FULL = 8192 }; /* x 4 KiB = 32 MiB */
+	size_t N = under_valgrind() ? FULL / 8 : FULL;
 	cbm_pool_config cfg = {
 		.block_size = 4096,
-		.max_capacity = N,
+		.max_capacity = FULL,
 		.release_ms = 50,
 		.idle_trim_ms = 10,
 		.name = "background",
 	};
 	cbm_pool *pool = NULL;
-	static void *b[N];
+	static void *b[FULL];
 	cbm_stats st;
 
 	(void)state;

@@ -79,8 +79,8 @@ cbm_global_low_water(struct cbm_global *g, uint64_t forget)
 }
 
 /* The index of the buffers that exist: every index a tier holds is below
- * it (frontier.h, F2). For assertions. */
-static uint64_t
+ * it (frontier.h, F2). For assertions (unused where they compile out). */
+static __attribute__((unused)) uint64_t
 existing(const struct cbm_global *g)
 {
 	return cbm_frontier_exists(&g->frontier);

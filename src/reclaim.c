@@ -343,11 +343,11 @@ update_tick_locked(void)
 	R.tick_ms = TICK_MAX_MS;
 	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
 		unsigned t = p->trim.idle_ms / 4;
-		unsigned r = p->release.ms / 4;
+		unsigned r = p->release.ms / 8;
 
 		if (p->trim.idle_ms != CBM_IDLE_TRIM_OFF && t < R.tick_ms)
 			R.tick_ms = t > 0 ? t : 1;
-		/* Half a half window (release.h, L4). */
+		/* Half a quarter window (release.h, L4). */
 		if (p->release.ms != CBM_RELEASE_OFF && r < R.tick_ms)
 			R.tick_ms = r > 0 ? r : 1;
 	}

@@ -17,7 +17,9 @@ cbm_release_init(struct cbm_release *r, unsigned ms, bool never)
 	r->ms = ms;
 	r->never = never;
 	r->window_start_ms = 0;
-	r->low_prev = 0; /* nothing has been free for a whole window yet */
+	/* Nothing has been free for a whole window yet. */
+	for (int i = 0; i < 3; i++)
+		r->low_prev[i] = 0;
 	cbm_store_relaxed_u64(&r->releases, 0);
 }
 
@@ -135,23 +137,31 @@ out:
 void
 cbm_release_tick(struct cbm_release *r, struct cbm_global *g, uint64_t now_ms)
 {
-	uint64_t half, low, n, gone = 0;
+	uint64_t quarter, low, n, gone = 0;
 
 	if (r->never || r->ms == CBM_RELEASE_OFF)
 		return;
-	half = r->ms / 2;
+	quarter = r->ms / 4;
 	if (r->window_start_ms == 0)
 		r->window_start_ms = now_ms;
-	if (now_ms - r->window_start_ms < half)
+	if (now_ms - r->window_start_ms < quarter)
 		return;
-	/* L4: the low water of this half window, and of the one before. */
+	/* L4: the low water of this quarter window, and of the three before. */
 	low = cbm_global_low_water(g, 0);
-	n = low < r->low_prev ? low : r->low_prev;
+	n = low;
+	for (int i = 0; i < 3; i++)
+		n = r->low_prev[i] < n ? r->low_prev[i] : n;
 	r->window_start_ms = now_ms;
 	if (n > 0) {
 		cbm_release_now(r, g, n, &gone);
 		/* The next window counts from what is left. */
 		(void)cbm_global_low_water(g, 0);
 	}
-	r->low_prev = low > gone ? low - gone : 0;
+	/* What went is no longer there to have stayed free. */
+	for (int i = 0; i < 3; i++)
+		r->low_prev[i] =
+			r->low_prev[i] > gone ? r->low_prev[i] - gone : 0;
+	r->low_prev[2] = r->low_prev[1];
+	r->low_prev[1] = r->low_prev[0];
+	r->low_prev[0] = low > gone ? low - gone : 0;
 }

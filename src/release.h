@@ -17,10 +17,11 @@
  *      page, pages all of whose buffers were taken out together; for larger
  *      ones, the pages wholly inside a buffer. The other buffers taken out
  *      go back to the freelist in the same move.
- *  L4. The background policy releases, every release_ms / 2, at most the
+ *  L4. The background policy releases, every release_ms / 4, at most the
  *      fewest buffers the freelist and depot held during the last release_ms
- *      (two half windows' low water, global.h): that many stayed free the
- *      whole time, so the pool gives back what it did not need and no more.
+ *      (four quarter windows' low water, global.h): that many stayed free
+ *      the whole time, so the pool gives back what it did not need and no
+ *      more, within release_ms and a quarter of it after they came.
  *
  * The background pass runs in the reclamation thread with the registry
  * locked (reclaim.c); cbm_pool_release runs in the caller's thread. Both
@@ -41,7 +42,7 @@ struct cbm_release {
 	bool never;  /* explicit huge pages: nothing can go */
 	/* The reclamation thread's alone. */
 	uint64_t window_start_ms;
-	uint64_t low_prev;	 /* the previous half window's low water */
+	uint64_t low_prev[3];	 /* the three quarter windows before */
 	cbm_atomic_u64 releases; /* passes and calls that gave back */
 };
 

@@ -58,11 +58,12 @@ bump(_Atomic uint64_t *v)
 
 int
 bufs_init(struct bufs *b, const char *name, size_t size, size_t capacity,
-	  bool use_malloc)
+	  size_t max_capacity, bool use_malloc)
 {
 	cbm_pool_config cfg = {
 		.block_size = size,
 		.capacity = capacity,
+		.max_capacity = max_capacity,
 		.name = name,
 	};
 	int rc;

@@ -36,7 +36,7 @@ struct bufs_rcu {
  * mode (its counters are the process's: one malloc-mode bufs at a time).
  * Returns 0 or a negative errno. Before any other call. */
 int bufs_init(struct bufs *b, const char *name, size_t size, size_t capacity,
-	      bool use_malloc);
+	      size_t max_capacity, bool use_malloc);
 
 void *bufs_malloc(struct bufs *b);
 void bufs_mfree(struct bufs *b, void *p);

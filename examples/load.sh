@@ -142,6 +142,7 @@ configs() {
 	[ $uring = 1 ] && [ "$check" = 0 ] &&
 		echo "uring-malloc uring_server $conns --malloc"
 	echo "epoll-over epoll_server $many --buffers $small_pool"
+	echo "epoll-over-elastic epoll_server $many --buffers $small_pool --max-buffers 65536"
 	[ "$check" = 1 ] || echo "epoll-over-malloc epoll_server $many --malloc"
 	[ $uring = 1 ] && echo "uring-over uring_server $many --buffers $small_pool"
 	[ $uring = 1 ] && [ "$check" = 0 ] &&
@@ -166,6 +167,7 @@ printf '|---|---|---|---|---|---|---|---|---|\n'
 configs | while read -r id server c args; do
 	case $id in
 	*malloc*) bufs="malloc" ;;
+	*over-elastic*) bufs="pool of $small_pool growing to 65536" ;;
 	*over*) bufs="pool of $small_pool" ;;
 	*tiny*) bufs="pool of $tiny_pool, all in the rings" ;;
 	*) bufs="pool of 4096" ;;

@@ -20,6 +20,7 @@ enum {
 	OPT_THREADS,
 	OPT_SECONDS,
 	OPT_BUFFERS,
+	OPT_MAX_BUFFERS,
 	OPT_BUF_SIZE,
 	OPT_BODY_SIZE,
 	OPT_IDLE,
@@ -36,6 +37,7 @@ static const struct option long_options[] = {
 	{"threads", required_argument, NULL, OPT_THREADS},
 	{"seconds", required_argument, NULL, OPT_SECONDS},
 	{"buffers", required_argument, NULL, OPT_BUFFERS},
+	{"max-buffers", required_argument, NULL, OPT_MAX_BUFFERS},
 	{"buf-size", required_argument, NULL, OPT_BUF_SIZE},
 	{"body-size", required_argument, NULL, OPT_BODY_SIZE},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
@@ -75,6 +77,8 @@ static const char *const common_options[] = {
 	"  --threads N       worker threads (one per online CPU)",
 	"  --seconds N       stop after N seconds (0: at SIGINT/SIGTERM)",
 	"  --buffers N       buffers in the pool (4096)",
+	"  --max-buffers N   an elastic pool: starts with --buffers and grows",
+	"                    to N as load needs, memory back when idle",
 	"  --buf-size N      bytes per buffer, the largest request (4096)",
 	"  --body-size N     bytes of the response body (128)",
 	"  --idle-timeout N  close connections quiet for N seconds (60)",
@@ -181,6 +185,11 @@ check(struct opts *o, enum server_kind kind)
 		fprintf(stderr, "--addr %s: not an IPv4 address\n", o->addr);
 		return -1;
 	}
+	if (o->max_buffers != 0 && o->max_buffers < o->buffers) {
+		fprintf(stderr, "--max-buffers %zu is below --buffers %zu\n",
+			o->max_buffers, o->buffers);
+		return -1;
+	}
 	if (o->body_size > most_body) {
 		fprintf(stderr,
 			"--body-size %zu does not fit a buffer of --buf-size "
@@ -248,6 +257,11 @@ opts_parse(struct opts *o, int argc, char **argv, enum server_kind kind)
 			 * one connection. */
 			rc = number("buffers", optarg, 4, UINT32_MAX - 2, &v);
 			o->buffers = v;
+			break;
+		case OPT_MAX_BUFFERS:
+			rc = number("max-buffers", optarg, 4, UINT32_MAX - 2,
+				    &v);
+			o->max_buffers = v;
 			break;
 		case OPT_BUF_SIZE:
 			rc = number("buf-size", optarg, 512, 1 << 20, &v);

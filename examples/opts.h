@@ -20,6 +20,7 @@ struct opts {
 	unsigned threads;      /* workers, one listening socket each */
 	unsigned seconds;      /* stop after this long; 0: at SIGINT/SIGTERM */
 	size_t buffers;	       /* pool capacity */
+	size_t max_buffers;    /* elastic pool's ceiling; 0: fixed */
 	size_t buf_size;       /* bytes per buffer: the largest request */
 	size_t body_size;      /* bytes of the fixed response body */
 	unsigned idle_timeout; /* seconds a quiet connection is kept */

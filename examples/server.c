@@ -214,7 +214,7 @@ server_main(int argc, char **argv, const struct server_ops *ops)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	rc = bufs_init(&s.bufs, ops->name, s.opts.buf_size, s.opts.buffers,
-		       s.opts.use_malloc);
+		       s.opts.max_buffers, s.opts.use_malloc);
 	if (rc) {
 		fprintf(stderr,
 			"%s: cannot make a pool of %zu x %zu bytes: %s\n",

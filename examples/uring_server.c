@@ -780,7 +780,7 @@ probe_buf_ring(struct io_uring *ring)
 {
 	struct pbuf_ring pbr;
 	struct bufs one;
-	int rc = bufs_init(&one, "probe", 64, 1, false);
+	int rc = bufs_init(&one, "probe", 64, 1, 0, false);
 
 	if (rc)
 		return rc;

@@ -99,12 +99,19 @@ cbm_release_now(struct cbm_release *r, struct cbm_global *g, uint64_t max,
 		return 0;
 	if (max > resident)
 		max = resident;
-	/* Room for what may come out: a few more than the count read, since
-	 * full magazines are taken whole. */
-	if (max > UINT32_MAX - g->mag_size)
-		max = UINT32_MAX - g->mag_size;
-	idx = malloc(sizeof(*idx) * (size_t)max);
-	groups = malloc(sizeof(*groups) * ((size_t)max / b->group + 1));
+	if (max > UINT32_MAX)
+		max = UINT32_MAX;
+	/* Scratch for what comes out: O(max). Where that much cannot be had,
+	 * a smaller pass gives back less, and the next pass the rest. */
+	for (;;) {
+		idx = malloc(sizeof(*idx) * (size_t)max);
+		groups = malloc(sizeof(*groups) * ((size_t)max / b->group + 1));
+		if ((idx != NULL && groups != NULL) || max <= 1024)
+			break;
+		free(idx);
+		free(groups);
+		max /= 2;
+	}
 	if (idx == NULL || groups == NULL)
 		goto out; /* nothing taken: the memory stays, no harm done */
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "plant.h"
@@ -524,6 +525,82 @@ release_of_no_pool_is_reported(void **state)
 	recorder_remove(&rec);
 }
 
+/* A debug pool grows and releases too: states and guard zones of grown
+ * and released buffers work as those of any other. */
+static void
+a_debug_pool_grows_and_releases(void **state)
+{
+	enum { MAX = 512 };
+	cbm_pool_config cfg = {
+		.block_size = 4096,
+		.max_capacity = MAX,
+		.release_ms = CBM_RELEASE_OFF,
+		.flags = CBM_POOL_DEBUG,
+	};
+	struct recorded_errors rec;
+	cbm_pool *pool = NULL;
+	static void *b[MAX];
+
+	(void)state;
+	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+	assert_int_equal(cbm_alloc_bulk(pool, b, MAX), 0);
+	cbm_free_bulk(pool, b, MAX);
+	assert_true(cbm_pool_trim(pool) >= 0);
+	assert_true(cbm_pool_release(pool) > 0);
+	assert_whole(pool, 0);
+	assert_int_equal(cbm_alloc_bulk(pool, b, MAX), 0);
+	recorder_install(&rec);
+	cbm_free(pool, b[0]);
+	cbm_free(pool, b[0]); /* a double free of a released-and-reused one */
+	assert_int_equal(atomic_load(&rec.count), 1);
+	assert_int_equal(rec.last_err, CBM_ERR_DOUBLE_FREE);
+	((char *)b[1])[4096] = 1; /* into its guard zone */
+	cbm_free(pool, b[1]);
+	assert_int_equal(atomic_load(&rec.count), 2);
+	assert_int_equal(rec.last_err, CBM_ERR_OVERFLOW);
+	recorder_remove(&rec);
+	cbm_free_bulk(pool, &b[2], MAX - 2);
+	assert_int_equal(cbm_pool_verify(pool), 0);
+	cbm_pool_destroy(pool); /* b[1] was dropped: reported held, once */
+}
+
+/* A fork child grows its copy of the pool to the ceiling and releases,
+ * while the parent's pool goes on as it was. */
+static void
+a_fork_child_grows_its_own_copy(void **state)
+{
+	enum { MAX = 4096 };
+	cbm_pool *pool = elastic_pool(2048, 0, MAX, CBM_RELEASE_OFF);
+	static void *b[MAX];
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(cbm_alloc_bulk(pool, b, MAX / 2), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		size_t n = MAX / 2;
+
+		while (n < MAX && (b[n] = cbm_alloc(pool)) != NULL)
+			n++;
+		cbm_free_bulk(pool, b, n);
+		(void)cbm_pool_trim(pool);
+		_exit(n == MAX && cbm_capacity(pool) == MAX &&
+				      cbm_pool_release(pool) > 0 &&
+				      cbm_pool_verify(pool) == 0
+			      ? 0
+			      : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(cbm_capacity(pool) <= MAX, 1);
+	cbm_free_bulk(pool, b, MAX / 2);
+	assert_whole(pool, 0);
+	cbm_pool_destroy(pool);
+}
+
 #ifdef CBM_FAULT_INJECTION
 
 /* ---- windows ------------------------------------------------------------- */
@@ -715,6 +792,8 @@ main(void)
 		cmocka_unit_test(idle_memory_goes_back_in_the_background),
 		cmocka_unit_test(a_fixed_pool_releases_only_when_asked),
 		cmocka_unit_test(release_of_no_pool_is_reported),
+		cmocka_unit_test(a_debug_pool_grows_and_releases),
+		cmocka_unit_test(a_fork_child_grows_its_own_copy),
 #ifdef CBM_FAULT_INJECTION
 		cmocka_unit_test(
 			a_buffer_taken_during_a_release_keeps_its_data),

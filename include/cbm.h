@@ -40,6 +40,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -390,6 +391,38 @@ CBM_API void cbm_barrier(cbm_pool *pool);
  */
 CBM_API void cbm_read_lock(void);
 CBM_API void cbm_read_unlock(void);
+
+/*
+ * The pool's memory as regions, for registration with the kernel or a
+ * device: io_uring_register_buffers(), ibv_reg_mr(), a DMA mapping. Fills
+ * regions[0..min(n, count)-1] and returns count, the number of regions
+ * (call with n = 0, regions may then be NULL, to size the array). Each
+ * region is at most 1 GiB (io_uring's limit for one registered buffer),
+ * starts at a buffer and ends at the end of one, so no buffer straddles two;
+ * in a debug pool the regions include the guard zones. Regions cover the
+ * buffers that exist now; a fixed pool's never change, and region i is the
+ * buf_index that cbm_region_index gives for its buffers when the array is
+ * registered in order. Returns -EINVAL (and the error handler,
+ * CBM_ERR_BAD_ARG) for a NULL pool or a NULL array with n > 0;
+ * -EOVERFLOW when one buffer is larger than 1 GiB. Cost: O(count), about
+ * capacity x buffer size / 1 GiB; touches no buffer. Any thread.
+ */
+CBM_API int cbm_pool_regions(const cbm_pool *pool, struct iovec *regions,
+			     unsigned n);
+
+/*
+ * Which region (cbm_pool_regions) an address inside one of the pool's
+ * buffers lies in: the buffer's start or any byte inside it, since I/O often
+ * starts mid-buffer. This is the buf_index for IORING_OP_READ_FIXED,
+ * WRITE_FIXED and SEND_ZC with IORING_RECVSEND_FIXED_BUF when the regions
+ * were registered in order. Returns the index (>= 0); -EINVAL, and the error
+ * handler with CBM_ERR_FOREIGN, for an address in no buffer of the pool
+ * (outside the arena, past the buffers that exist, in a debug pool's guard
+ * zone), or with CBM_ERR_BAD_ARG for a NULL pool; -EOVERFLOW when one
+ * buffer is larger than 1 GiB. Cost: O(1): a multiply for a buffer's start,
+ * one division for an address inside one; takes no lock. Any thread.
+ */
+CBM_API int cbm_region_index(const cbm_pool *pool, const void *buf);
 
 /* The pool's name, as given at creation, or "(unnamed)". Any thread. */
 CBM_API const char *cbm_pool_name(const cbm_pool *pool);

@@ -43,6 +43,7 @@ SOURCES = {
     "istack.c": "istack.h",
     "alloc.c": "pool.h",
     "plant.c": "plant.h",
+    "regions.c": "pool.h",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

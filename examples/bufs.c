@@ -60,10 +60,20 @@ int
 bufs_init(struct bufs *b, const char *name, size_t size, size_t capacity,
 	  size_t max_capacity, bool use_malloc)
 {
+	return bufs_init_aligned(b, name, size, capacity, max_capacity, 0,
+				 use_malloc);
+}
+
+int
+bufs_init_aligned(struct bufs *b, const char *name, size_t size,
+		  size_t capacity, size_t max_capacity, size_t align,
+		  bool use_malloc)
+{
 	cbm_pool_config cfg = {
 		.block_size = size,
 		.capacity = capacity,
 		.max_capacity = max_capacity,
+		.align = align,
 		.name = name,
 	};
 	int rc;

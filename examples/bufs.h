@@ -32,9 +32,14 @@ struct bufs_rcu {
 	struct bufs *owner;
 };
 
-/* Make a pool of capacity buffers of size bytes, or set up the malloc
- * mode (its counters are the process's: one malloc-mode bufs at a time).
- * Returns 0 or a negative errno. Before any other call. */
+/* Make a pool of capacity buffers of size bytes (elastic up to
+ * max_capacity when that is not 0), aligned to align (0: the pool's
+ * default; with malloc, malloc's), or set up the malloc mode (its counters
+ * are the process's: one malloc-mode bufs at a time). Returns 0 or a
+ * negative errno. Before any other call. */
+int bufs_init_aligned(struct bufs *b, const char *name, size_t size,
+		      size_t capacity, size_t max_capacity, size_t align,
+		      bool use_malloc);
 int bufs_init(struct bufs *b, const char *name, size_t size, size_t capacity,
 	      size_t max_capacity, bool use_malloc);
 

@@ -54,6 +54,7 @@ struct head_state {
 	bool have_length;
 	size_t length;
 	unsigned hosts;
+	unsigned ranges;
 };
 
 static enum http_result
@@ -64,7 +65,7 @@ fail(struct http_request *req, int status)
 }
 
 static enum http_result
-request_line(const char *s, size_t n, struct http_request *req,
+request_line(const char *buf, const char *s, size_t n, struct http_request *req,
 	     struct head_state *st)
 {
 	size_t i = 0, m;
@@ -74,11 +75,14 @@ request_line(const char *s, size_t n, struct http_request *req,
 	if (i == 0 || i > 32 || i == n || s[i] != ' ')
 		return fail(req, 400);
 	req->head = (i == 4 && memcmp(s, "HEAD", 4) == 0);
+	req->get = (i == 3 && memcmp(s, "GET", 3) == 0);
 	m = ++i;
 	while (i < n && (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7f)
 		i++;
 	if (i == m || i == n || s[i] != ' ')
 		return fail(req, 400);
+	req->target_off = (size_t)(s + m - buf);
+	req->target_len = i - m;
 	s += i + 1;
 	n -= i + 1;
 	if (n != 8 || memcmp(s, "HTTP/", 5) != 0 || s[5] < '0' || s[5] > '9' ||
@@ -137,8 +141,8 @@ connection(const char *v, size_t n, struct head_state *st)
 }
 
 static enum http_result
-header_line(const char *s, size_t n, size_t limit, struct http_request *req,
-	    struct head_state *st)
+header_line(const char *buf, const char *s, size_t n, size_t limit,
+	    struct http_request *req, struct head_state *st)
 {
 	size_t i = 0, end;
 	const char *v;
@@ -166,6 +170,10 @@ header_line(const char *s, size_t n, size_t limit, struct http_request *req,
 		connection(v, end, st);
 	else if (lower_eq(s, i, "host"))
 		st->hosts++;
+	else if (lower_eq(s, i, "range") && st->ranges++ == 0) {
+		req->range_off = (size_t)(v - buf);
+		req->range_len = end;
+	}
 	return HTTP_PARTIAL;
 }
 
@@ -196,11 +204,11 @@ http_parse(const char *buf, size_t len, size_t limit, struct http_request *req)
 		if (n == 0)
 			break;
 		if (first)
-			r = request_line(line, n, req, &st);
+			r = request_line(buf, line, n, req, &st);
 		else if (line[0] == ' ' || line[0] == '\t')
 			r = fail(req, 400); /* obsolete line folding */
 		else
-			r = header_line(line, n, limit, req, &st);
+			r = header_line(buf, line, n, limit, req, &st);
 		if (r != HTTP_PARTIAL)
 			return r;
 		first = false;
@@ -213,6 +221,8 @@ http_parse(const char *buf, size_t len, size_t limit, struct http_request *req)
 		return fail(req, 413);
 	if (len - pos < st.length)
 		return HTTP_PARTIAL;
+	if (st.ranges > 1)
+		req->range_len = 0;
 	req->length = pos + st.length;
 	req->keep_alive = st.http11 && !st.close;
 	return HTTP_COMPLETE;
@@ -229,6 +239,10 @@ struct canned {
 
 static struct canned canned[] = {
 	{400, "Bad Request", "", "malformed request\n", "", 0},
+	{403, "Forbidden", "", "outside the served tree\n", "", 0},
+	{404, "Not Found", "", "no such file\n", "", 0},
+	{405, "Method Not Allowed", "Allow: GET, HEAD\r\n",
+	 "only GET and HEAD\n", "", 0},
 	{413, "Content Too Large", "", "request too large\n", "", 0},
 	{501, "Not Implemented", "", "transfer codings are not supported\n", "",
 	 0},

@@ -26,6 +26,12 @@ struct http_request {
 	int status;	 /* HTTP_ERROR: 400, 413, 501 or 505 */
 	bool keep_alive; /* HTTP/1.1 without "Connection: close" */
 	bool head;	 /* a HEAD request: answer without the body */
+	bool get;	 /* a GET request */
+	/* HTTP_COMPLETE: where in buf the request target is, and the value of
+	 * the Range header (range_len 0: none; the header twice counts as
+	 * none, as RFC 9110 lets a server ignore a Range it cannot use). */
+	size_t target_off, target_len;
+	size_t range_off, range_len;
 };
 
 /*
@@ -42,7 +48,8 @@ enum http_result http_parse(const char *buf, size_t len, size_t limit,
 void http_init(void);
 
 /*
- * A whole response for an error status (400, 413, 501, 503, 505) that asks
+ * A whole response for an error status (400, 403, 404, 405, 413, 501, 503,
+ * 505) that asks
  * the client to close ("Connection: close"), in static storage, and its
  * length in *len.
  */

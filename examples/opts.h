@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The command line of the example servers (epoll_server, uring_server):
+ * The command line of the example servers (epoll_server, uring_server,
+ * file_server):
  * what a person can set, with the defaults and limits in opts.c.
  */
 #ifndef EXAMPLES_OPTS_H
@@ -12,6 +13,7 @@
 enum server_kind {
 	SERVER_EPOLL,
 	SERVER_URING,
+	SERVER_FILE,
 };
 
 struct opts {
@@ -29,6 +31,9 @@ struct opts {
 				   this many requests per worker; 0: never */
 	unsigned ring_entries; /* io_uring: provided buffers per worker */
 	bool single_shot;      /* io_uring: no multishot receive */
+	size_t buf_align;      /* buffers' alignment; 0: the pool's default */
+	const char *root;      /* file: the directory served */
+	bool use_sendfile;     /* file: sendfile(2), no buffers */
 };
 
 /*

@@ -213,8 +213,9 @@ server_main(int argc, char **argv, const struct server_ops *ops)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	rc = bufs_init(&s.bufs, ops->name, s.opts.buf_size, s.opts.buffers,
-		       s.opts.max_buffers, s.opts.use_malloc);
+	rc = bufs_init_aligned(&s.bufs, ops->name, s.opts.buf_size,
+			       s.opts.buffers, s.opts.max_buffers,
+			       s.opts.buf_align, s.opts.use_malloc);
 	if (rc) {
 		fprintf(stderr,
 			"%s: cannot make a pool of %zu x %zu bytes: %s\n",

@@ -1,0 +1,888 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * file_server: an HTTP/1.1 server of the files under --root, whose file
+ * bytes go disk -> pool buffer -> socket without a copy in user space.
+ * Run it with --help.
+ *
+ * Workers: one thread per CPU, each with its own io_uring and its own
+ * SO_REUSEPORT listening socket (multishot accept), as in uring_server.c.
+ * Each worker registers the pool's memory with its ring once, as the
+ * pool's regions (cbm_pool_regions: at most 1 GiB each, no buffer across
+ * two), so no read or send into a pool buffer pins or unpins a page.
+ *
+ * A request: received into the connection's own small buffer (requests
+ * are small; the pool holds file blocks), parsed (http.h), the target
+ * turned into a file beneath the root (files.h), the response head sent
+ * from the connection, then the body block by block through one pool
+ * buffer: READ_FIXED with O_DIRECT of an aligned block into the buffer,
+ * then SEND_ZC with IORING_RECVSEND_FIXED_BUF from the bytes wanted inside
+ * it (a range starts mid-block, so mid-buffer: cbm_region_index takes any
+ * address inside a buffer). The buffer is reused for the next block only
+ * after the send's notification: until then the kernel may still read it.
+ *
+ * Modes, for comparison under the same loop: --malloc takes malloc'd
+ * buffers and uses buffered READ and plain SEND (each copies); --sendfile
+ * uses no buffer and sendfile(2), the kernel's own zero copy (it blocks
+ * the worker on a page-cache miss, as sendfile does).
+ *
+ * A file that changes while it is served: the response's length is the
+ * file's size at open, and every block is cut to what is left of it, so
+ * a file that grew is sent as it was long; one that shrank ends the
+ * connection early (the client sees a short body, which is all HTTP/1.1
+ * can say then). Neither sends a byte past Content-Length.
+ *
+ * Degrading: the server checks at start that io_uring has what the mode
+ * needs (READ_FIXED and SEND_ZC with fixed buffers, Linux 6.0, for the
+ * pool; READ and SEND otherwise) and that the regions register, and exits
+ * 3 saying what is missing if not. On a file system without O_DIRECT
+ * (tmpfs) it reads through the page cache into the same buffers and says
+ * so at exit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "http.h"
+#include "server.h"
+
+#define RX_MAX 8192
+#define HEAD_MAX 512
+#define DRAIN_BYTES (64 * 1024)
+#define SQ_ENTRIES 256
+#define CQ_ENTRIES 4096
+#define DIRECT_ALIGN 4096
+#define SENDFILE_CHUNK (1u << 20)
+
+enum mode { MODE_POOL, MODE_MALLOC, MODE_SENDFILE };
+
+/* user_data: a connection's address with the operation in the low bits
+ * (connections are malloc'd, so 16-aligned), or one of the worker's own. */
+enum {
+	UD_CANCEL = 0,
+	OP_RECV = 1,
+	OP_HEAD = 2, /* the response head, or a canned error */
+	OP_READ = 3,
+	OP_BODY = 4, /* a body send: SEND_ZC, or SEND */
+	OP_POLL = 5, /* sendfile: waiting for room in the socket */
+	UD_ACCEPT = 6,
+	UD_WAKE = 7,
+	OP_MASK = 7,
+};
+
+struct link {
+	struct link *prev, *next;
+};
+
+struct fconn {
+	struct link node; /* first: the live or the closing list */
+	int fd;
+	int file;     /* -1: none */
+	unsigned ops; /* operations whose last completion is still due */
+	bool closing, keep_alive, close_after, draining, direct;
+	char rx[RX_MAX]; /* received, not yet answered */
+	size_t rx_len, req_len;
+	char head[HEAD_MAX]; /* the response head being sent */
+	const char *out;     /* what OP_HEAD sends: head, or canned */
+	size_t out_len, out_sent;
+	char *buf; /* the block, pool or malloc; NULL in sendfile */
+	size_t blk_off, blk_len; /* the body's bytes in buf */
+	size_t blk_sent;
+	unsigned notifs;   /* SEND_ZC notifications still due */
+	uint64_t next_off; /* file offset of the body's next byte */
+	uint64_t left;	   /* body bytes still to send */
+	size_t drained;
+};
+
+struct fserver {
+	enum mode mode;
+	int root_fd;
+	struct iovec *regions;
+	int nregions;
+};
+
+struct fworker {
+	struct worker base;
+	struct io_uring ring;
+	const struct fserver *fs;
+	struct bufs *bufs;
+	struct link live, closing;
+	uint64_t blocks, truncated, buffered_reads, no_buffer;
+	bool accept_armed, stopping;
+};
+
+static struct fserver the_server;
+static atomic_uint_fast64_t total_blocks, total_truncated, total_buffered,
+	total_no_buffer;
+
+static void
+list_init(struct link *head)
+{
+	head->next = head->prev = head;
+}
+
+static bool
+list_empty(const struct link *head)
+{
+	return head->next == head;
+}
+
+static void
+list_add(struct link *head, struct link *l)
+{
+	l->prev = head->prev;
+	l->next = head;
+	l->prev->next = l;
+	head->prev = l;
+}
+
+static void
+list_del(struct link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+}
+
+/* An SQE; when the queue is full, submit what is in it first. */
+static struct io_uring_sqe *
+sqe_get(struct fworker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	while (sqe == NULL) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+/* An SQE for connection c's operation op, counted in c->ops. */
+static struct io_uring_sqe *
+sqe_for(struct fworker *w, struct fconn *c, unsigned op)
+{
+	struct io_uring_sqe *sqe = sqe_get(w);
+
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | op);
+	c->ops++;
+	return sqe;
+}
+
+static void
+arm_accept(struct fworker *w)
+{
+	struct io_uring_sqe *sqe = sqe_get(w);
+
+	io_uring_prep_multishot_accept(sqe, w->base.listen_fd, NULL, NULL,
+				       SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, UD_ACCEPT);
+	w->accept_armed = true;
+}
+
+static void
+cancel_fd(struct fworker *w, int fd)
+{
+	struct io_uring_sqe *sqe = sqe_get(w);
+
+	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, UD_CANCEL);
+}
+
+static void
+arm_recv(struct fworker *w, struct fconn *c)
+{
+	struct io_uring_sqe *sqe = sqe_for(w, c, OP_RECV);
+
+	if (c->draining)
+		io_uring_prep_recv(sqe, c->fd, c->rx, RX_MAX, 0);
+	else
+		io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len,
+				   RX_MAX - c->rx_len, 0);
+}
+
+static void
+end_body(struct fworker *w, struct fconn *c)
+{
+	if (c->file >= 0)
+		close(c->file);
+	c->file = -1;
+	bufs_put(w->bufs, c->buf);
+	c->buf = NULL;
+	c->left = 0;
+}
+
+/*
+ * Close c. Operations may still be in flight (the kernel may still read
+ * the block or write into it), so c only moves to the closing list and
+ * its socket operations are cancelled; reap() frees it, and gives the
+ * block back, once their last completions are in.
+ */
+static void
+conn_close(struct fworker *w, struct fconn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->ops > 0)
+		cancel_fd(w, c->fd);
+	list_del(&c->node);
+	list_add(&w->closing, &c->node);
+}
+
+static void
+reap(struct fworker *w)
+{
+	struct link *l = w->closing.next;
+
+	while (l != &w->closing) {
+		struct fconn *c = (struct fconn *)(void *)l;
+
+		l = l->next;
+		if (c->ops == 0) {
+			list_del(&c->node);
+			end_body(w, c);
+			close(c->fd);
+			free(c);
+		}
+	}
+}
+
+static void
+send_out(struct fworker *w, struct fconn *c)
+{
+	struct io_uring_sqe *sqe = sqe_for(w, c, OP_HEAD);
+
+	io_uring_prep_send(sqe, c->fd, c->out + c->out_sent,
+			   c->out_len - c->out_sent, MSG_NOSIGNAL);
+}
+
+/* A canned error, then close (after draining what the client sends). */
+static void
+answer_error(struct fworker *w, struct fconn *c, int status)
+{
+	served_error(&w->base.served, status);
+	end_body(w, c);
+	c->out = http_error(status, &c->out_len);
+	c->out_sent = 0;
+	c->close_after = true;
+	send_out(w, c);
+}
+
+/* 416, with the size the client should have asked within. */
+static void
+answer_416(struct fworker *w, struct fconn *c, uint64_t size)
+{
+	int n = snprintf(c->head, HEAD_MAX,
+			 "HTTP/1.1 416 Range Not Satisfiable\r\n"
+			 "Content-Range: bytes */%llu\r\n"
+			 "Content-Length: 0\r\n"
+			 "Connection: close\r\n\r\n",
+			 (unsigned long long)size);
+
+	served_error(&w->base.served, 416);
+	end_body(w, c);
+	c->out = c->head;
+	c->out_len = (size_t)n;
+	c->out_sent = 0;
+	c->close_after = true;
+	send_out(w, c);
+}
+
+static void
+submit_read(struct fworker *w, struct fconn *c)
+{
+	struct io_uring_sqe *sqe = sqe_for(w, c, OP_READ);
+	size_t size = w->bufs->size;
+
+	if (w->fs->mode == MODE_POOL) {
+		/* O_DIRECT: an aligned offset and length into an aligned
+		 * buffer; the wanted bytes start skip bytes into it. */
+		uint64_t at = c->next_off & ~(uint64_t)(DIRECT_ALIGN - 1);
+		uint64_t want = c->next_off - at + c->left;
+
+		c->blk_off = (size_t)(c->next_off - at);
+		if (want > size)
+			want = size;
+		want = (want + DIRECT_ALIGN - 1) &
+		       ~(uint64_t)(DIRECT_ALIGN - 1);
+		io_uring_prep_read_fixed(
+			sqe, c->file, c->buf, (unsigned)want, at,
+			cbm_region_index(w->bufs->pool, c->buf));
+	} else {
+		uint64_t want = c->left < size ? c->left : size;
+
+		c->blk_off = 0;
+		io_uring_prep_read(sqe, c->file, c->buf, (unsigned)want,
+				   c->next_off);
+	}
+}
+
+static void
+submit_body(struct fworker *w, struct fconn *c)
+{
+	struct io_uring_sqe *sqe = sqe_for(w, c, OP_BODY);
+	char *p = c->buf + c->blk_off + c->blk_sent;
+	size_t n = c->blk_len - c->blk_sent;
+
+	if (w->fs->mode == MODE_POOL)
+		/* The index of p itself: it may be anywhere in the buffer. */
+		io_uring_prep_send_zc_fixed(
+			sqe, c->fd, p, n, MSG_NOSIGNAL, 0,
+			(unsigned)cbm_region_index(w->bufs->pool, p));
+	else
+		io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
+}
+
+static void next_request(struct fworker *w, struct fconn *c);
+
+/* The body is out (or there was none): on to the next request. */
+static void
+finish_response(struct fworker *w, struct fconn *c)
+{
+	end_body(w, c);
+	w->base.served.requests++;
+	memmove(c->rx, c->rx + c->req_len, c->rx_len - c->req_len);
+	c->rx_len -= c->req_len;
+	c->req_len = 0;
+	if (!c->keep_alive) {
+		shutdown(c->fd, SHUT_WR);
+		c->draining = true;
+		arm_recv(w, c);
+		return;
+	}
+	next_request(w, c);
+}
+
+/* sendfile until the body is out, the socket is full or the file ends. */
+static void
+do_sendfile(struct fworker *w, struct fconn *c)
+{
+	while (c->left > 0) {
+		off_t off = (off_t)c->next_off;
+		size_t n = c->left < SENDFILE_CHUNK ? (size_t)c->left
+						    : SENDFILE_CHUNK;
+		ssize_t k = sendfile(c->fd, c->file, &off, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN) {
+			struct io_uring_sqe *sqe = sqe_for(w, c, OP_POLL);
+
+			io_uring_prep_poll_add(sqe, c->fd, POLLOUT);
+			return;
+		}
+		if (k <= 0) {
+			/* 0: the file ends before Content-Length does. */
+			if (k == 0)
+				w->truncated++;
+			else
+				w->base.served.dropped++;
+			conn_close(w, c);
+			return;
+		}
+		c->next_off += (uint64_t)k;
+		c->left -= (uint64_t)k;
+	}
+	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+	finish_response(w, c);
+}
+
+static void
+start_body(struct fworker *w, struct fconn *c)
+{
+	if (c->left == 0) {
+		finish_response(w, c);
+	} else if (w->fs->mode == MODE_SENDFILE) {
+		/* sendfile must not block the worker on a full socket. */
+		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+		do_sendfile(w, c);
+	} else {
+		submit_read(w, c);
+	}
+}
+
+/* A complete request of req->length bytes at the start of rx. */
+static void
+serve(struct fworker *w, struct fconn *c, const struct http_request *req)
+{
+	char path[FILES_PATH_MAX];
+	uint64_t size = 0, start = 0, len;
+	enum files_range r = RANGE_NONE;
+	int status, fd, n;
+	bool direct;
+
+	c->req_len = req->length;
+	c->keep_alive = req->keep_alive;
+	if (!req->get && !req->head) {
+		answer_error(w, c, 405);
+		return;
+	}
+	status = files_path(c->rx + req->target_off, req->target_len, path);
+	if (status) {
+		answer_error(w, c, status);
+		return;
+	}
+	fd = files_open(w->fs->root_fd, path, w->fs->mode == MODE_POOL, &direct,
+			&size);
+	if (fd < 0) {
+		answer_error(w, c, -fd);
+		return;
+	}
+	c->file = fd;
+	c->direct = direct;
+	if (req->range_len)
+		r = files_range(c->rx + req->range_off, req->range_len, size,
+				&start, &len);
+	if (r == RANGE_UNSATISFIABLE) {
+		answer_416(w, c, size);
+		return;
+	}
+	if (r == RANGE_NONE) {
+		start = 0;
+		len = size;
+	}
+	if (!req->head && len > 0 && w->fs->mode != MODE_SENDFILE) {
+		c->buf = bufs_get(w->bufs);
+		if (c->buf == NULL) {
+			w->no_buffer++;
+			answer_error(w, c, 503);
+			return;
+		}
+	}
+	if (!direct && w->fs->mode == MODE_POOL)
+		w->buffered_reads++;
+	n = snprintf(c->head, HEAD_MAX,
+		     "HTTP/1.1 %s\r\n"
+		     "Server: cbm-file\r\n"
+		     "Content-Type: application/octet-stream\r\n"
+		     "Accept-Ranges: bytes\r\n"
+		     "Content-Length: %llu\r\n",
+		     r == RANGE_PARTIAL ? "206 Partial Content" : "200 OK",
+		     (unsigned long long)len);
+	if (r == RANGE_PARTIAL)
+		n += snprintf(c->head + n, HEAD_MAX - (size_t)n,
+			      "Content-Range: bytes %llu-%llu/%llu\r\n",
+			      (unsigned long long)start,
+			      (unsigned long long)(start + len - 1),
+			      (unsigned long long)size);
+	n += snprintf(c->head + n, HEAD_MAX - (size_t)n, "%s\r\n",
+		      c->keep_alive ? "" : "Connection: close\r\n");
+	c->out = c->head;
+	c->out_len = (size_t)n;
+	c->out_sent = 0;
+	c->next_off = start;
+	c->left = req->head ? 0 : len;
+	send_out(w, c);
+}
+
+/* Parse what rx holds: serve a whole request, or wait for more. */
+static void
+next_request(struct fworker *w, struct fconn *c)
+{
+	struct http_request req;
+
+	switch (http_parse(c->rx, c->rx_len, RX_MAX, &req)) {
+	case HTTP_COMPLETE:
+		serve(w, c, &req);
+		break;
+	case HTTP_ERROR:
+		answer_error(w, c, req.status);
+		break;
+	default:
+		arm_recv(w, c);
+		break;
+	}
+}
+
+static void
+on_recv(struct fworker *w, struct fconn *c, int res)
+{
+	if (c->closing)
+		return;
+	if (c->draining) {
+		c->drained += res > 0 ? (size_t)res : 0;
+		if (res <= 0 || c->drained > DRAIN_BYTES)
+			conn_close(w, c);
+		else
+			arm_recv(w, c);
+		return;
+	}
+	if (res <= 0) {
+		if (c->rx_len > 0)
+			w->base.served.vanished++;
+		conn_close(w, c);
+		return;
+	}
+	c->rx_len += (size_t)res;
+	next_request(w, c);
+}
+
+static void
+on_head(struct fworker *w, struct fconn *c, int res)
+{
+	if (c->closing)
+		return;
+	if (res <= 0) {
+		w->base.served.dropped++;
+		conn_close(w, c);
+		return;
+	}
+	c->out_sent += (size_t)res;
+	if (c->out_sent < c->out_len) {
+		send_out(w, c);
+	} else if (c->close_after) {
+		shutdown(c->fd, SHUT_WR);
+		c->draining = true;
+		arm_recv(w, c);
+	} else {
+		start_body(w, c);
+	}
+}
+
+static void
+on_read(struct fworker *w, struct fconn *c, int res)
+{
+	if (c->closing)
+		return;
+	if (res < 0) {
+		fprintf(stderr, "file_server: read: %s\n", strerror(-res));
+		w->base.served.dropped++;
+		conn_close(w, c);
+		return;
+	}
+	if ((size_t)res <= c->blk_off) {
+		/* The file shrank below what is still to send. */
+		w->truncated++;
+		conn_close(w, c);
+		return;
+	}
+	w->blocks++;
+	c->blk_len = (size_t)res - c->blk_off;
+	/* A file that grew is sent as long as it was. */
+	if (c->blk_len > c->left)
+		c->blk_len = (size_t)c->left;
+	c->blk_sent = 0;
+	submit_body(w, c);
+}
+
+/* The block is out and the kernel is done with the buffer: read the next
+ * one, or finish. */
+static void
+block_done(struct fworker *w, struct fconn *c)
+{
+	if (c->left > 0)
+		submit_read(w, c);
+	else
+		finish_response(w, c);
+}
+
+static void
+on_body(struct fworker *w, struct fconn *c, int res, unsigned flags)
+{
+	if (flags & IORING_CQE_F_NOTIF) {
+		c->notifs--;
+		if (!c->closing && c->notifs == 0 && c->blk_sent == c->blk_len)
+			block_done(w, c);
+		return;
+	}
+	if (flags & IORING_CQE_F_MORE)
+		c->notifs++;
+	if (c->closing)
+		return;
+	if (res <= 0) {
+		w->base.served.dropped++;
+		conn_close(w, c);
+		return;
+	}
+	c->blk_sent += (size_t)res;
+	c->next_off += (uint64_t)res;
+	c->left -= (uint64_t)res;
+	if (c->blk_sent < c->blk_len)
+		submit_body(w, c);
+	else if (c->notifs == 0)
+		block_done(w, c);
+}
+
+static void
+on_accept(struct fworker *w, int res, unsigned flags)
+{
+	struct fconn *c;
+	int one = 1;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		w->accept_armed = false;
+	if (res < 0) {
+		if (res != -ECANCELED && res != -EINTR && res != -ECONNABORTED)
+			w->base.served.accept_errors++;
+	} else if (w->stopping) {
+		close(res);
+	} else {
+		setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			w->base.served.accept_errors++;
+			close(res);
+		} else {
+			w->base.served.connections++;
+			c->fd = res;
+			c->file = -1;
+			list_add(&w->live, &c->node);
+			arm_recv(w, c);
+		}
+	}
+	if (!w->accept_armed && !w->stopping)
+		arm_accept(w);
+}
+
+static void
+begin_stop(struct fworker *w)
+{
+	w->stopping = true;
+	if (w->accept_armed)
+		cancel_fd(w, w->base.listen_fd);
+	while (!list_empty(&w->live))
+		conn_close(w, (struct fconn *)(void *)w->live.next);
+}
+
+static void
+dispatch(struct fworker *w, uint64_t ud, int res, unsigned flags)
+{
+	struct fconn *c = (struct fconn *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
+	unsigned op = (unsigned)(ud & OP_MASK);
+
+	/* A completion that another one follows (a SEND_ZC's, before its
+	 * notification; an accept's) does not end its operation. */
+	if (c != NULL && !(flags & IORING_CQE_F_MORE))
+		c->ops--;
+	switch (op) {
+	case OP_RECV:
+		on_recv(w, c, res);
+		break;
+	case OP_HEAD:
+		on_head(w, c, res);
+		break;
+	case OP_READ:
+		on_read(w, c, res);
+		break;
+	case OP_BODY:
+		on_body(w, c, res, flags);
+		break;
+	case OP_POLL:
+		if (!c->closing)
+			do_sendfile(w, c);
+		break;
+	case UD_ACCEPT:
+		on_accept(w, res, flags);
+		break;
+	case UD_WAKE:
+		begin_stop(w);
+		break;
+	default: /* UD_CANCEL */
+		break;
+	}
+}
+
+static void *
+run(void *arg)
+{
+	struct fworker *w = arg;
+	struct server *s = w->base.srv;
+	struct io_uring_params p = {0};
+	struct io_uring_sqe *sqe;
+	int rc;
+
+	w->fs = s->impl;
+	w->bufs = &s->bufs;
+	list_init(&w->live);
+	list_init(&w->closing);
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = CQ_ENTRIES;
+	rc = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+	if (rc == 0 && w->fs->mode == MODE_POOL)
+		rc = io_uring_register_buffers(&w->ring, w->fs->regions,
+					       (unsigned)w->fs->nregions);
+	if (rc) {
+		fprintf(stderr, "file_server: io_uring setup: %s\n",
+			strerror(-rc));
+		w->base.failed = 1;
+		return NULL;
+	}
+	arm_accept(w);
+	sqe = sqe_get(w);
+	io_uring_prep_poll_add(sqe, w->base.wake_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, UD_WAKE);
+
+	while (!w->stopping || !list_empty(&w->closing) || w->accept_armed) {
+		struct io_uring_cqe *cqe;
+
+		rc = io_uring_submit_and_wait(&w->ring, 1);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+			fprintf(stderr, "file_server: io_uring_enter: %s\n",
+				strerror(-rc));
+			w->base.failed = 1;
+			break;
+		}
+		while (io_uring_peek_cqe(&w->ring, &cqe) == 0) {
+			uint64_t ud = cqe->user_data;
+			int res = cqe->res;
+			unsigned flags = cqe->flags;
+
+			io_uring_cqe_seen(&w->ring, cqe);
+			dispatch(w, ud, res, flags);
+		}
+		reap(w);
+	}
+	atomic_fetch_add(&total_blocks, w->blocks);
+	atomic_fetch_add(&total_truncated, w->truncated);
+	atomic_fetch_add(&total_buffered, w->buffered_reads);
+	atomic_fetch_add(&total_no_buffer, w->no_buffer);
+	io_uring_queue_exit(&w->ring);
+	return NULL;
+}
+
+/* Does this kernel give the mode what it needs? Says what is missing. */
+static bool
+kernel_supports(enum mode mode)
+{
+	static const struct {
+		int op;
+		const char *name;
+		unsigned modes; /* 1 << mode */
+	} ops[] = {
+		{IORING_OP_ACCEPT, "ACCEPT", 7},
+		{IORING_OP_RECV, "RECV", 7},
+		{IORING_OP_SEND, "SEND", 7},
+		{IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL", 7},
+		{IORING_OP_POLL_ADD, "POLL_ADD", 7},
+		{IORING_OP_READ_FIXED, "READ_FIXED", 1 << MODE_POOL},
+		{IORING_OP_SEND_ZC, "SEND_ZC (Linux 6.0)", 1 << MODE_POOL},
+		{IORING_OP_READ, "READ", 1 << MODE_MALLOC},
+	};
+	struct io_uring_probe *probe;
+	struct io_uring ring;
+	bool ok = true;
+	int rc = io_uring_queue_init(4, &ring, 0);
+
+	if (rc) {
+		fprintf(stderr,
+			"file_server: io_uring is not available here (%s)\n",
+			strerror(-rc));
+		return false;
+	}
+	probe = io_uring_get_probe_ring(&ring);
+	if (probe == NULL) {
+		fprintf(stderr, "file_server: cannot probe io_uring's "
+				"opcodes (Linux 5.6)\n");
+		ok = false;
+	}
+	for (size_t i = 0; probe && i < sizeof(ops) / sizeof(ops[0]); i++)
+		if ((ops[i].modes & (1u << mode)) &&
+		    !io_uring_opcode_supported(probe, ops[i].op)) {
+			fprintf(stderr,
+				"file_server: io_uring here lacks %s%s\n",
+				ops[i].name,
+				mode == MODE_POOL ? " (try --malloc or "
+						    "--sendfile)"
+						  : "");
+			ok = false;
+		}
+	io_uring_free_probe(probe);
+	io_uring_queue_exit(&ring);
+	return ok;
+}
+
+static int
+prepare(struct server *s)
+{
+	struct fserver *fs = &the_server;
+
+	fs->mode = s->opts.use_sendfile ? MODE_SENDFILE
+		   : s->opts.use_malloc ? MODE_MALLOC
+					: MODE_POOL;
+	fs->root_fd = open(s->opts.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->root_fd < 0) {
+		fprintf(stderr, "file_server: --root %s: %s\n", s->opts.root,
+			strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (!kernel_supports(fs->mode)) {
+		close(fs->root_fd);
+		return EXIT_UNSUPPORTED;
+	}
+	if (fs->mode == MODE_POOL) {
+		fs->nregions = cbm_pool_regions(s->bufs.pool, NULL, 0);
+		fs->regions = fs->nregions > 0 ? calloc((size_t)fs->nregions,
+							sizeof(*fs->regions))
+					       : NULL;
+		if (fs->regions == NULL ||
+		    cbm_pool_regions(s->bufs.pool, fs->regions,
+				     (unsigned)fs->nregions) != fs->nregions) {
+			fprintf(stderr, "file_server: no regions (%d)\n",
+				fs->nregions);
+			close(fs->root_fd);
+			free(fs->regions);
+			return EXIT_LOST;
+		}
+	}
+	printf("file_server: serving %s: %s\n", s->opts.root,
+	       fs->mode == MODE_POOL
+		       ? "O_DIRECT READ_FIXED into registered pool buffers, "
+			 "SEND_ZC fixed-buffer sends"
+	       : fs->mode == MODE_MALLOC
+		       ? "malloc buffers, buffered READ and SEND"
+		       : "sendfile");
+	s->impl = fs;
+	return 0;
+}
+
+static void
+finish(struct server *s)
+{
+	struct fserver *fs = s->impl;
+
+	close(fs->root_fd);
+	free(fs->regions);
+}
+
+static void
+report(struct server *s, FILE *out)
+{
+	struct fserver *fs = s->impl;
+
+	fprintf(out,
+		"files: mode=%s regions=%d blocks=%llu truncated=%llu "
+		"no_o_direct=%llu no_buffer=%llu\n",
+		fs->mode == MODE_POOL	  ? "pool"
+		: fs->mode == MODE_MALLOC ? "malloc"
+					  : "sendfile",
+		fs->nregions, (unsigned long long)atomic_load(&total_blocks),
+		(unsigned long long)atomic_load(&total_truncated),
+		(unsigned long long)atomic_load(&total_buffered),
+		(unsigned long long)atomic_load(&total_no_buffer));
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct server_ops ops = {
+		.name = "file_server",
+		.kind = SERVER_FILE,
+		.worker_size = sizeof(struct fworker),
+		.prepare = prepare,
+		.run = run,
+		.finish = finish,
+		.report = report,
+	};
+
+	return server_main(argc, argv, &ops);
+}

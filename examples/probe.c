@@ -5,7 +5,7 @@
  * back. For the meson tests of examples/ (meson.build); no wrk needed.
  *
  *   http_probe [--checks LIST] [--connections N] [--expect-503]
- *              [--expect-dry] [--big N] [--slow N]
+ *              [--expect-dry] [--big N] [--slow N] [--root DIR]
  *              -- SERVER [SERVER ARGS...]
  *
  * LIST is a comma-separated subset of:
@@ -19,6 +19,11 @@
  *             them (epoll_server --refresh)
  *   overload  N connections at once, more than the pool has buffers: each
  *             must get 200 or 503, and the server must serve afterwards
+ *   files     file_server: downloads of files of many sizes, ranges, HEAD,
+ *             traversal attempts, clients that vanish mid-download, files
+ *             that shrink or grow while served (probe_files.c); needs
+ *             --root DIR, where the probe makes the files (a real file
+ *             system: O_DIRECT) and which it passes to the server
  * --big N: bytes of the oversized request head (32768). --expect-503:
  * overload must see at least one 503. --expect-dry: the
  * server's exit statistics must show the pool ran dry (alloc_failures > 0).
@@ -43,18 +48,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TIMEOUT_MS 5000
+#include "probe.h"
+
 #define RBUF 65536
 
-static unsigned port;
+unsigned port;
 static int failures;
 static size_t body_size = (size_t)-1; /* learnt from the first 200 */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void fail(const char *check, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
+void
 fail(const char *check, const char *fmt, ...)
 {
 	va_list ap;
@@ -70,14 +73,14 @@ fail(const char *check, const char *fmt, ...)
 	pthread_mutex_unlock(&lock);
 }
 
-static void
+void
 passed(const char *check)
 {
 	printf("probe: %s: ok\n", check);
 	fflush(stdout);
 }
 
-static int
+int
 dial(void)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET,
@@ -97,7 +100,7 @@ dial(void)
 	return fd;
 }
 
-static bool
+bool
 send_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
@@ -113,7 +116,7 @@ send_all(int fd, const char *p, size_t n)
 	return true;
 }
 
-static bool
+bool
 send_str(int fd, const char *s)
 {
 	return send_all(fd, s, strlen(s));
@@ -291,7 +294,7 @@ one_shot(const char *check, const char *req, int status, bool close_expected)
 	return ok;
 }
 
-static void
+void
 sleep_ms(long ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000,
@@ -612,6 +615,7 @@ int
 main(int argc, char **argv)
 {
 	const char *checks = "basic,faults";
+	const char *root = NULL;
 	bool expect_503 = false, expect_dry = false;
 	size_t big = 32768;
 	int conns = 64, slow = 100, out[2], status, i;
@@ -630,6 +634,8 @@ main(int argc, char **argv)
 			slow = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--big") == 0 && i + 1 < argc)
 			big = (size_t)atol(argv[++i]);
+		else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
+			root = argv[++i];
 		else if (strcmp(argv[i], "--expect-503") == 0)
 			expect_503 = true;
 		else if (strcmp(argv[i], "--expect-dry") == 0)
@@ -637,17 +643,20 @@ main(int argc, char **argv)
 		else
 			break;
 	}
-	if (i + 1 >= argc || strcmp(argv[i], "--") != 0 || big < 64) {
+	if (i + 1 >= argc || strcmp(argv[i], "--") != 0 || big < 64 ||
+	    (strstr(checks, "files") && root == NULL)) {
 		fprintf(stderr,
 			"usage: %s [--checks LIST] [--connections N] "
 			"[--expect-503] [--expect-dry] [--big N] "
-			"[--slow N] -- SERVER [ARGS...]\n",
+			"[--slow N] [--root DIR] -- SERVER [ARGS...]\n",
 			argv[0]);
 		return 2;
 	}
 	/* The server's arguments, then ours. */
-	args = calloc((size_t)(argc - i + 5), sizeof(*args));
+	args = calloc((size_t)(argc - i + 7), sizeof(*args));
 	if (args == NULL || pipe(out))
+		return 1;
+	if (root && !make_files(root))
 		return 1;
 	memcpy(args, argv + i + 1, (size_t)(argc - i - 1) * sizeof(*args));
 	p = (char *)"--addr";
@@ -655,6 +664,10 @@ main(int argc, char **argv)
 	args[argc - i] = (char *)"127.0.0.1";
 	args[argc - i + 1] = (char *)"--port";
 	args[argc - i + 2] = (char *)"0";
+	if (root) {
+		args[argc - i + 3] = (char *)"--root";
+		args[argc - i + 4] = (char *)root;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	fflush(stdout);
 	pid = fork();
@@ -679,6 +692,8 @@ main(int argc, char **argv)
 			printf("probe: the server cannot run here (exit 3): "
 			       "skipped\n");
 			free(args);
+			if (root)
+				remove_files(root);
 			return 77;
 		}
 		printf("probe: the server did not start\n");
@@ -697,6 +712,8 @@ main(int argc, char **argv)
 		check_refresh();
 	if (strstr(checks, "overload"))
 		check_overload(conns, expect_503);
+	if (strstr(checks, "files"))
+		check_files(root);
 
 	kill(pid, SIGTERM);
 	read_server(in, NULL, line, sizeof(line), log, sizeof(log));
@@ -715,5 +732,7 @@ main(int argc, char **argv)
 		       "whole\n");
 	fclose(in);
 	free(args);
+	if (root)
+		remove_files(root);
 	return failures ? 1 : 0;
 }

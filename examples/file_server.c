@@ -13,12 +13,14 @@
  * A request: received into the connection's own small buffer (requests
  * are small; the pool holds file blocks), parsed (http.h), the target
  * turned into a file beneath the root (files.h), the response head sent
- * from the connection, then the body block by block through one pool
- * buffer: READ_FIXED with O_DIRECT of an aligned block into the buffer,
- * then SEND_ZC with IORING_RECVSEND_FIXED_BUF from the bytes wanted inside
- * it (a range starts mid-block, so mid-buffer: cbm_region_index takes any
- * address inside a buffer). The buffer is reused for the next block only
- * after the send's notification: until then the kernel may still read it.
+ * from the connection, then the body block by block through two pool
+ * buffers, so that the disk reads one block while the socket sends the
+ * other: READ_FIXED with O_DIRECT of an aligned block into a buffer, then
+ * SEND_ZC with IORING_RECVSEND_FIXED_BUF from the bytes wanted inside it
+ * (a range starts mid-block, so mid-buffer: cbm_region_index takes any
+ * address inside a buffer). Blocks are sent in the order they were read
+ * (seq). A buffer is read into again only after its send's notification:
+ * until then the kernel may still read it.
  *
  * Modes, for comparison under the same loop: --malloc takes malloc'd
  * buffers and uses buffered READ and plain SEND (each copies); --sendfile
@@ -29,7 +31,9 @@
  * file's size at open, and every block is cut to what is left of it, so
  * a file that grew is sent as it was long; one that shrank ends the
  * connection early (the client sees a short body, which is all HTTP/1.1
- * can say then). Neither sends a byte past Content-Length.
+ * can say then): a read that brings less than its block should hold is
+ * the last one sent, and a block read after it is dropped, since the
+ * bytes between are missing. Neither sends a byte past Content-Length.
  *
  * Degrading: the server checks at start that io_uring has what the mode
  * needs (READ_FIXED and SEND_ZC with fixed buffers, Linux 6.0, for the
@@ -67,8 +71,9 @@
 
 enum mode { MODE_POOL, MODE_MALLOC, MODE_SENDFILE };
 
-/* user_data: a connection's address with the operation in the low bits
- * (connections are malloc'd, so 16-aligned), or one of the worker's own. */
+/* user_data: a connection's address with the operation in the low three
+ * bits and the block in the fourth (connections are malloc'd, so
+ * 16-aligned), or one of the worker's own operations. */
 enum {
 	UD_CANCEL = 0,
 	OP_RECV = 1,
@@ -79,6 +84,21 @@ enum {
 	UD_ACCEPT = 6,
 	UD_WAKE = 7,
 	OP_MASK = 7,
+	UD_BLOCK = 8,
+	UD_LOW = 15,
+};
+
+#define BLOCKS 2
+
+/* A block of the body in one buffer. */
+struct block {
+	char *buf;	 /* pool or malloc; NULL: not held */
+	uint64_t seq;	 /* the order of its read among the body's */
+	size_t off, len; /* its body bytes: buf[off, off + len) */
+	size_t want;	 /* the body bytes its read should bring */
+	size_t sent;
+	unsigned notifs; /* SEND_ZC notifications still due */
+	enum { B_FREE, B_READING, B_READY, B_SENDING, B_SENT } state;
 };
 
 struct link {
@@ -96,12 +116,14 @@ struct fconn {
 	char head[HEAD_MAX]; /* the response head being sent */
 	const char *out;     /* what OP_HEAD sends: head, or canned */
 	size_t out_len, out_sent;
-	char *buf; /* the block, pool or malloc; NULL in sendfile */
-	size_t blk_off, blk_len; /* the body's bytes in buf */
-	size_t blk_sent;
-	unsigned notifs;   /* SEND_ZC notifications still due */
-	uint64_t next_off; /* file offset of the body's next byte */
-	uint64_t left;	   /* body bytes still to send */
+	struct block blk[BLOCKS];    /* none in sendfile mode */
+	uint64_t read_seq, send_seq; /* the next block to read, to send */
+	uint64_t short_seq;	     /* short_read: the last block sent */
+	bool short_read;	     /* the file ended before the body */
+	uint64_t next_off;	     /* the body's next byte to read (sendfile:
+					to send) */
+	uint64_t read_left;	     /* body bytes not yet asked of the disk */
+	uint64_t left;		     /* body bytes still to send */
 	size_t drained;
 };
 
@@ -216,9 +238,12 @@ end_body(struct fworker *w, struct fconn *c)
 	if (c->file >= 0)
 		close(c->file);
 	c->file = -1;
-	bufs_put(w->bufs, c->buf);
-	c->buf = NULL;
-	c->left = 0;
+	for (unsigned i = 0; i < BLOCKS; i++) {
+		bufs_put(w->bufs, c->blk[i].buf);
+		c->blk[i] = (struct block){.buf = NULL};
+	}
+	c->left = c->read_left = 0;
+	c->short_read = false;
 }
 
 /*
@@ -298,42 +323,50 @@ answer_416(struct fworker *w, struct fconn *c, uint64_t size)
 	send_out(w, c);
 }
 
+/* Ask the disk for the body's next block, into block i. */
 static void
-submit_read(struct fworker *w, struct fconn *c)
+submit_read(struct fworker *w, struct fconn *c, unsigned i)
 {
-	struct io_uring_sqe *sqe = sqe_for(w, c, OP_READ);
+	struct block *b = &c->blk[i];
+	struct io_uring_sqe *sqe = sqe_for(w, c, OP_READ | i * UD_BLOCK);
 	size_t size = w->bufs->size;
+	uint64_t at = c->next_off, len;
 
 	if (w->fs->mode == MODE_POOL) {
 		/* O_DIRECT: an aligned offset and length into an aligned
-		 * buffer; the wanted bytes start skip bytes into it. */
-		uint64_t at = c->next_off & ~(uint64_t)(DIRECT_ALIGN - 1);
-		uint64_t want = c->next_off - at + c->left;
-
-		c->blk_off = (size_t)(c->next_off - at);
-		if (want > size)
-			want = size;
-		want = (want + DIRECT_ALIGN - 1) &
-		       ~(uint64_t)(DIRECT_ALIGN - 1);
-		io_uring_prep_read_fixed(
-			sqe, c->file, c->buf, (unsigned)want, at,
-			cbm_region_index(w->bufs->pool, c->buf));
+		 * buffer; the wanted bytes start off bytes into it. */
+		at &= ~(uint64_t)(DIRECT_ALIGN - 1);
+		b->off = (size_t)(c->next_off - at);
 	} else {
-		uint64_t want = c->left < size ? c->left : size;
-
-		c->blk_off = 0;
-		io_uring_prep_read(sqe, c->file, c->buf, (unsigned)want,
-				   c->next_off);
+		b->off = 0;
 	}
+	b->want = size - b->off < c->read_left ? size - b->off
+					       : (size_t)c->read_left;
+	len = b->off + b->want;
+	if (w->fs->mode == MODE_POOL) {
+		len = (len + DIRECT_ALIGN - 1) & ~(uint64_t)(DIRECT_ALIGN - 1);
+		io_uring_prep_read_fixed(
+			sqe, c->file, b->buf, (unsigned)len, at,
+			cbm_region_index(w->bufs->pool, b->buf));
+	} else {
+		io_uring_prep_read(sqe, c->file, b->buf, (unsigned)len, at);
+	}
+	b->seq = c->read_seq++;
+	b->state = B_READING;
+	b->sent = 0;
+	c->next_off += b->want;
+	c->read_left -= b->want;
 }
 
 static void
-submit_body(struct fworker *w, struct fconn *c)
+submit_body(struct fworker *w, struct fconn *c, unsigned i)
 {
-	struct io_uring_sqe *sqe = sqe_for(w, c, OP_BODY);
-	char *p = c->buf + c->blk_off + c->blk_sent;
-	size_t n = c->blk_len - c->blk_sent;
+	struct block *b = &c->blk[i];
+	struct io_uring_sqe *sqe = sqe_for(w, c, OP_BODY | i * UD_BLOCK);
+	char *p = b->buf + b->off + b->sent;
+	size_t n = b->len - b->sent;
 
+	b->state = B_SENDING;
 	if (w->fs->mode == MODE_POOL)
 		/* The index of p itself: it may be anywhere in the buffer. */
 		io_uring_prep_send_zc_fixed(
@@ -344,6 +377,7 @@ submit_body(struct fworker *w, struct fconn *c)
 }
 
 static void next_request(struct fworker *w, struct fconn *c);
+static void pump(struct fworker *w, struct fconn *c);
 
 /* The body is out (or there was none): on to the next request. */
 static void
@@ -407,7 +441,7 @@ start_body(struct fworker *w, struct fconn *c)
 		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
 		do_sendfile(w, c);
 	} else {
-		submit_read(w, c);
+		pump(w, c);
 	}
 }
 
@@ -452,8 +486,13 @@ serve(struct fworker *w, struct fconn *c, const struct http_request *req)
 		len = size;
 	}
 	if (!req->head && len > 0 && w->fs->mode != MODE_SENDFILE) {
-		c->buf = bufs_get(w->bufs);
-		if (c->buf == NULL) {
+		/* Two buffers when the body needs them and the pool has
+		 * them; one will do. */
+		unsigned want = len > w->bufs->size - DIRECT_ALIGN ? BLOCKS : 1;
+
+		for (unsigned i = 0; i < want; i++)
+			c->blk[i].buf = bufs_get(w->bufs);
+		if (c->blk[0].buf == NULL) {
 			w->no_buffer++;
 			answer_error(w, c, 503);
 			return;
@@ -481,7 +520,8 @@ serve(struct fworker *w, struct fconn *c, const struct http_request *req)
 	c->out_len = (size_t)n;
 	c->out_sent = 0;
 	c->next_off = start;
-	c->left = req->head ? 0 : len;
+	c->left = c->read_left = req->head ? 0 : len;
+	c->read_seq = c->send_seq = 0;
 	send_out(w, c);
 }
 
@@ -549,9 +589,56 @@ on_head(struct fworker *w, struct fconn *c, int res)
 	}
 }
 
+/*
+ * Move the body along: read into every free buffer while the body has
+ * bytes the disk was not asked for, send the next block in order once it
+ * is read, and finish when everything is sent (or close, after the last
+ * block a shrunk file gave).
+ */
 static void
-on_read(struct fworker *w, struct fconn *c, int res)
+pump(struct fworker *w, struct fconn *c)
 {
+	bool busy = false;
+
+	if (c->closing)
+		return;
+	for (unsigned i = 0; i < BLOCKS; i++) {
+		struct block *b = &c->blk[i];
+
+		if (b->buf && b->state == B_FREE && c->read_left > 0 &&
+		    !c->short_read)
+			submit_read(w, c, i);
+	}
+	for (unsigned i = 0; i < BLOCKS; i++) {
+		struct block *b = &c->blk[i];
+
+		if (b->buf && b->state == B_READY && b->seq == c->send_seq) {
+			if (b->len > 0) {
+				submit_body(w, c, i);
+			} else {
+				b->state = B_FREE;
+				c->send_seq++;
+			}
+		}
+	}
+	for (unsigned i = 0; i < BLOCKS; i++)
+		busy |= c->blk[i].state != B_FREE;
+	if (c->short_read && c->send_seq > c->short_seq) {
+		/* What the shrunk file had is out; the rest never will be. */
+		w->truncated++;
+		conn_close(w, c);
+	} else if (c->left == 0 && !busy) {
+		finish_response(w, c);
+	}
+}
+
+static void
+on_read(struct fworker *w, struct fconn *c, unsigned i, int res)
+{
+	struct block *b = &c->blk[i];
+	size_t got;
+
+	b->state = B_FREE;
 	if (c->closing)
 		return;
 	if (res < 0) {
@@ -560,43 +647,36 @@ on_read(struct fworker *w, struct fconn *c, int res)
 		conn_close(w, c);
 		return;
 	}
-	if ((size_t)res <= c->blk_off) {
-		/* The file shrank below what is still to send. */
-		w->truncated++;
-		conn_close(w, c);
-		return;
-	}
+	if (c->short_read && b->seq > c->short_seq)
+		return; /* after the gap a shrunk file left: dropped */
 	w->blocks++;
-	c->blk_len = (size_t)res - c->blk_off;
+	got = (size_t)res > b->off ? (size_t)res - b->off : 0;
 	/* A file that grew is sent as long as it was. */
-	if (c->blk_len > c->left)
-		c->blk_len = (size_t)c->left;
-	c->blk_sent = 0;
-	submit_body(w, c);
-}
-
-/* The block is out and the kernel is done with the buffer: read the next
- * one, or finish. */
-static void
-block_done(struct fworker *w, struct fconn *c)
-{
-	if (c->left > 0)
-		submit_read(w, c);
-	else
-		finish_response(w, c);
+	if (got > b->want)
+		got = b->want;
+	if (got < b->want) {
+		c->short_read = true;
+		c->short_seq = b->seq;
+	}
+	b->len = got;
+	b->state = B_READY;
+	pump(w, c);
 }
 
 static void
-on_body(struct fworker *w, struct fconn *c, int res, unsigned flags)
+on_body(struct fworker *w, struct fconn *c, unsigned i, int res, unsigned flags)
 {
+	struct block *b = &c->blk[i];
+
 	if (flags & IORING_CQE_F_NOTIF) {
-		c->notifs--;
-		if (!c->closing && c->notifs == 0 && c->blk_sent == c->blk_len)
-			block_done(w, c);
+		if (--b->notifs == 0 && b->state == B_SENT) {
+			b->state = B_FREE;
+			pump(w, c);
+		}
 		return;
 	}
 	if (flags & IORING_CQE_F_MORE)
-		c->notifs++;
+		b->notifs++;
 	if (c->closing)
 		return;
 	if (res <= 0) {
@@ -604,13 +684,17 @@ on_body(struct fworker *w, struct fconn *c, int res, unsigned flags)
 		conn_close(w, c);
 		return;
 	}
-	c->blk_sent += (size_t)res;
-	c->next_off += (uint64_t)res;
+	b->sent += (size_t)res;
 	c->left -= (uint64_t)res;
-	if (c->blk_sent < c->blk_len)
-		submit_body(w, c);
-	else if (c->notifs == 0)
-		block_done(w, c);
+	if (b->sent < b->len) {
+		submit_body(w, c, i);
+		return;
+	}
+	/* Sent: the next block may go, but this buffer is the kernel's
+	 * until the notification. */
+	c->send_seq++;
+	b->state = b->notifs > 0 ? B_SENT : B_FREE;
+	pump(w, c);
 }
 
 static void
@@ -657,8 +741,9 @@ begin_stop(struct fworker *w)
 static void
 dispatch(struct fworker *w, uint64_t ud, int res, unsigned flags)
 {
-	struct fconn *c = (struct fconn *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
+	struct fconn *c = (struct fconn *)(uintptr_t)(ud & ~(uint64_t)UD_LOW);
 	unsigned op = (unsigned)(ud & OP_MASK);
+	unsigned blk = (ud & UD_BLOCK) ? 1 : 0;
 
 	/* A completion that another one follows (a SEND_ZC's, before its
 	 * notification; an accept's) does not end its operation. */
@@ -672,10 +757,10 @@ dispatch(struct fworker *w, uint64_t ud, int res, unsigned flags)
 		on_head(w, c, res);
 		break;
 	case OP_READ:
-		on_read(w, c, res);
+		on_read(w, c, blk, res);
 		break;
 	case OP_BODY:
-		on_body(w, c, res, flags);
+		on_body(w, c, blk, res, flags);
 		break;
 	case OP_POLL:
 		if (!c->closing)

@@ -79,6 +79,9 @@ hz=$(getconf CLK_TCK)
 # start MODE: the server on a free port, in $pid and $port.
 start() {
 	out=$tmp/server-$1.out
+	# Emptied here, not only by the redirection below, which the
+	# server's shell does later: no stale port is read.
+	: >"$out"
 	flag=""
 	[ "$1" = pool ] || flag=--$1
 	"$bin/file_server" --root "$dir" --port 0 --threads 2 $flag \
@@ -93,7 +96,7 @@ start() {
 	[ -n "$port" ] || { cat "$out" >&2; echo "file_load.sh: no server" >&2; exit 1; }
 	# The workers register the pool (pinning it) as they start: let that
 	# finish before the server's CPU time counts.
-	curl -s -o /dev/null "http://127.0.0.1:$port/small"
+	curl -s -o /dev/null "http://127.0.0.1:$port/small" || true
 	sleep 0.5
 }
 
@@ -120,7 +123,7 @@ for r in $(seq "$rounds"); do
 		start "$m"
 		t0=$(ticks "$pid")
 		res=$(curl -s -o /dev/null -w '%{size_download} %{time_total}' \
-			"http://127.0.0.1:$port/big-$big_mib")
+			"http://127.0.0.1:$port/big-$big_mib") || res="0 1"
 		t1=$(ticks "$pid")
 		set -- $res
 		if [ "$1" -ne $((big_mib << 20)) ]; then

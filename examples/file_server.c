@@ -64,6 +64,7 @@
 #define RX_MAX 8192
 #define HEAD_MAX 512
 #define DRAIN_BYTES (64 * 1024)
+#define DRAIN_SECONDS 2
 #define SQ_ENTRIES 256
 #define CQ_ENTRIES 4096
 #define DIRECT_ALIGN 4096
@@ -81,11 +82,16 @@ enum {
 	OP_READ = 3,
 	OP_BODY = 4, /* a body send: SEND_ZC, or SEND */
 	OP_POLL = 5, /* sendfile: waiting for room in the socket */
-	UD_ACCEPT = 6,
-	UD_WAKE = 7,
 	OP_MASK = 7,
 	UD_BLOCK = 8,
 	UD_LOW = 15,
+};
+
+/* The worker's own operations: no connection (user_data below 16). */
+enum {
+	UD_ACCEPT = 1,
+	UD_WAKE = 2,
+	UD_TICK = 3,
 };
 
 #define BLOCKS 2
@@ -125,6 +131,7 @@ struct fconn {
 	uint64_t read_left;	     /* body bytes not yet asked of the disk */
 	uint64_t left;		     /* body bytes still to send */
 	size_t drained;
+	uint64_t last; /* server_now() at its last completion */
 };
 
 struct fserver {
@@ -141,7 +148,9 @@ struct fworker {
 	struct bufs *bufs;
 	struct link live, closing;
 	uint64_t blocks, truncated, buffered_reads, no_buffer;
-	bool accept_armed, stopping;
+	struct __kernel_timespec tick_ts;
+	uint64_t now;
+	bool accept_armed, tick_armed, stopping;
 };
 
 static struct fserver the_server;
@@ -209,6 +218,18 @@ arm_accept(struct fworker *w)
 				       SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, UD_ACCEPT);
 	w->accept_armed = true;
+}
+
+static void
+arm_tick(struct fworker *w)
+{
+	struct io_uring_sqe *sqe = sqe_get(w);
+
+	w->tick_ts.tv_sec = 1;
+	w->tick_ts.tv_nsec = 0;
+	io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, UD_TICK);
+	w->tick_armed = true;
 }
 
 static void
@@ -720,6 +741,7 @@ on_accept(struct fworker *w, int res, unsigned flags)
 			w->base.served.connections++;
 			c->fd = res;
 			c->file = -1;
+			c->last = w->now;
 			list_add(&w->live, &c->node);
 			arm_recv(w, c);
 		}
@@ -728,12 +750,44 @@ on_accept(struct fworker *w, int res, unsigned flags)
 		arm_accept(w);
 }
 
+/* Once a second: close connections that made no progress for
+ * --idle-timeout (a client that stopped reading holds two buffers), or
+ * for DRAIN_SECONDS once answered and shut down. */
+static void
+on_tick(struct fworker *w)
+{
+	uint64_t idle = w->base.srv->opts.idle_timeout;
+	struct link *l = w->live.next;
+
+	w->tick_armed = false;
+	if (w->stopping)
+		return;
+	while (l != &w->live) {
+		struct fconn *c = (struct fconn *)(void *)l;
+
+		l = l->next;
+		if (w->now - c->last >= (c->draining ? DRAIN_SECONDS : idle)) {
+			if (!c->draining)
+				w->base.served.idle++;
+			conn_close(w, c);
+		}
+	}
+	arm_tick(w);
+}
+
 static void
 begin_stop(struct fworker *w)
 {
+	struct io_uring_sqe *sqe;
+
 	w->stopping = true;
 	if (w->accept_armed)
 		cancel_fd(w, w->base.listen_fd);
+	if (w->tick_armed) {
+		sqe = sqe_get(w);
+		io_uring_prep_cancel64(sqe, UD_TICK, 0);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	}
 	while (!list_empty(&w->live))
 		conn_close(w, (struct fconn *)(void *)w->live.next);
 }
@@ -745,9 +799,20 @@ dispatch(struct fworker *w, uint64_t ud, int res, unsigned flags)
 	unsigned op = (unsigned)(ud & OP_MASK);
 	unsigned blk = (ud & UD_BLOCK) ? 1 : 0;
 
+	if (c == NULL) {
+		if (ud == UD_ACCEPT)
+			on_accept(w, res, flags);
+		else if (ud == UD_WAKE)
+			begin_stop(w);
+		else if (ud == UD_TICK)
+			on_tick(w);
+		return; /* UD_CANCEL */
+	}
+	c->last = w->now;
+
 	/* A completion that another one follows (a SEND_ZC's, before its
 	 * notification; an accept's) does not end its operation. */
-	if (c != NULL && !(flags & IORING_CQE_F_MORE))
+	if (!(flags & IORING_CQE_F_MORE))
 		c->ops--;
 	switch (op) {
 	case OP_RECV:
@@ -766,13 +831,7 @@ dispatch(struct fworker *w, uint64_t ud, int res, unsigned flags)
 		if (!c->closing)
 			do_sendfile(w, c);
 		break;
-	case UD_ACCEPT:
-		on_accept(w, res, flags);
-		break;
-	case UD_WAKE:
-		begin_stop(w);
-		break;
-	default: /* UD_CANCEL */
+	default:
 		break;
 	}
 }
@@ -802,12 +861,15 @@ run(void *arg)
 		w->base.failed = 1;
 		return NULL;
 	}
+	w->now = server_now();
 	arm_accept(w);
+	arm_tick(w);
 	sqe = sqe_get(w);
 	io_uring_prep_poll_add(sqe, w->base.wake_fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, UD_WAKE);
 
-	while (!w->stopping || !list_empty(&w->closing) || w->accept_armed) {
+	while (!w->stopping || !list_empty(&w->closing) || w->accept_armed ||
+	       w->tick_armed) {
 		struct io_uring_cqe *cqe;
 
 		rc = io_uring_submit_and_wait(&w->ring, 1);
@@ -817,6 +879,7 @@ run(void *arg)
 			w->base.failed = 1;
 			break;
 		}
+		w->now = server_now();
 		while (io_uring_peek_cqe(&w->ring, &cqe) == 0) {
 			uint64_t ud = cqe->user_data;
 			int res = cqe->res;

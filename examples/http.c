@@ -246,6 +246,8 @@ static struct canned canned[] = {
 	{413, "Content Too Large", "", "request too large\n", "", 0},
 	{501, "Not Implemented", "", "transfer codings are not supported\n", "",
 	 0},
+	{500, "Internal Server Error", "", "the server could not do that\n", "",
+	 0},
 	{503, "Service Unavailable", "Retry-After: 1\r\n",
 	 "out of buffers, try again\n", "", 0},
 	{505, "HTTP Version Not Supported", "", "only HTTP/1.0 and HTTP/1.1\n",

@@ -48,8 +48,8 @@ enum http_result http_parse(const char *buf, size_t len, size_t limit,
 void http_init(void);
 
 /*
- * A whole response for an error status (400, 403, 404, 405, 413, 501, 503,
- * 505) that asks
+ * A whole response for an error status (400, 403, 404, 405, 413, 500, 501,
+ * 503, 505) that asks
  * the client to close ("Connection: close"), in static storage, and its
  * length in *len.
  */

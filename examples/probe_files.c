@@ -3,8 +3,9 @@
  * The file server's checks (probe.h, --checks files): the probe makes a
  * tree of files whose every byte it can compute, downloads them whole, in
  * ranges and as HEAD, and checks each byte; tries to leave the tree in
- * every way it knows; vanishes mid-download; and changes files under the
- * server while it sends them.
+ * every way it knows; vanishes mid-download; changes files under the
+ * server while it sends them; and stops reading (the server must run with
+ * --idle-timeout 2).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -553,6 +554,37 @@ check_changing(const char *root)
 	free(c);
 }
 
+/*
+ * A client that stops reading mid-download holds the server's buffers;
+ * the server (run with --idle-timeout 2) must close it once it made no
+ * progress for that long: the client then finds its body cut short.
+ */
+static void
+check_stalled(void)
+{
+	struct conn *c = malloc(sizeof(*c));
+	struct head h;
+	uint64_t got = 0;
+	bool ok = c && open_conn("stalled", c) &&
+		  request(c, "GET", "/big", NULL) &&
+		  read_head("stalled", c, &h);
+
+	sleep_ms(3500);
+	ok = ok && read_body("stalled", c, h.length, seed_of("big"), 0, &got);
+	if (ok && got >= h.length) {
+		fail("stalled", "a client that stopped reading for 3.5 s got "
+				"its whole body: never closed");
+		ok = false;
+	}
+	if (c && c->fd >= 0)
+		close(c->fd);
+	if (ok)
+		printf("probe: stalled: closed after the idle timeout, %llu "
+		       "of %llu bytes sent: ok\n",
+		       (unsigned long long)got, (unsigned long long)h.length);
+	free(c);
+}
+
 void
 check_files(const char *root)
 {
@@ -561,4 +593,5 @@ check_files(const char *root)
 	check_traversal();
 	check_vanishing();
 	check_changing(root);
+	check_stalled();
 }

@@ -27,6 +27,7 @@ main(void)
 	void *bufs[CAPACITY];
 	cbm_pool *pool;
 	cbm_stats st;
+	struct iovec region;
 
 	if (cbm_pool_create(&cfg, &pool) != 0)
 		return fail("cbm_pool_create failed");
@@ -36,6 +37,15 @@ main(void)
 		return fail("an empty pool handed out a buffer");
 	for (size_t i = 0; i < CAPACITY; i++)
 		memset(bufs[i], (int)i, cbm_block_size(pool));
+	/* One region (cbm.h's struct iovec) holds every buffer. */
+	if (cbm_pool_regions(pool, &region, 1) != 1)
+		return fail("a small pool is not one region");
+	for (size_t i = 0; i < CAPACITY; i++)
+		if ((char *)bufs[i] < (char *)region.iov_base ||
+		    (char *)bufs[i] + cbm_block_size(pool) >
+			    (char *)region.iov_base + region.iov_len ||
+		    cbm_region_index(pool, (char *)bufs[i] + 7) != 0)
+			return fail("a buffer outside its region");
 	cbm_free_bulk(pool, bufs, CAPACITY / 2);
 	for (size_t i = CAPACITY / 2; i < CAPACITY; i++) {
 		cbm_read_lock();

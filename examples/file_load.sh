@@ -141,7 +141,12 @@ for r in $(seq "$rounds"); do
 		t1=$(ticks "$pid")
 		rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.out")
 		reqs=$(awk '/requests in/ { print $1 }' "$tmp/wrk.out")
-		if grep -q 'Non-2xx\|Socket errors' "$tmp/wrk.out"; then
+		# Answers other than 200, or connections that failed; a
+		# timeout on a loaded machine is only slow.
+		if grep -q 'Non-2xx' "$tmp/wrk.out" ||
+			awk '/Socket errors/ { gsub(/,/, "")
+				if ($4 + $6 + $8 > 0) bad = 1 }
+				END { exit !bad }' "$tmp/wrk.out"; then
 			grep 'Non-2xx\|Socket errors' "$tmp/wrk.out" >&2
 			fail=1
 		fi

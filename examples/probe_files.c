@@ -58,15 +58,20 @@ seed_of(const char *name)
 	return h;
 }
 
+/* The file's bytes [from, size), written in place: from 0 a new file,
+ * otherwise one that only grows (never cut, not even for a moment). */
 static bool
-write_file(const char *root, const char *name, size_t size, unsigned seed)
+fill_file(const char *root, const char *name, size_t from, size_t size,
+	  unsigned seed)
 {
 	char path[1024], *buf = malloc(MIB);
-	size_t done = 0;
+	size_t done = from;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", root, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(path,
+		  O_WRONLY | O_CREAT | O_CLOEXEC | (from == 0 ? O_TRUNC : 0),
+		  0644);
 	if (fd < 0 || buf == NULL) {
 		fprintf(stderr, "probe: %s: %s\n", path, strerror(errno));
 		free(buf);
@@ -77,7 +82,7 @@ write_file(const char *root, const char *name, size_t size, unsigned seed)
 
 		for (size_t i = 0; i < n; i++)
 			buf[i] = (char)byte_at(seed, done + i);
-		if (write(fd, buf, n) != (ssize_t)n) {
+		if (pwrite(fd, buf, n, (off_t)done) != (ssize_t)n) {
 			fprintf(stderr, "probe: write %s: %s\n", path,
 				strerror(errno));
 			close(fd);
@@ -88,6 +93,12 @@ write_file(const char *root, const char *name, size_t size, unsigned seed)
 	}
 	free(buf);
 	return close(fd) == 0;
+}
+
+static bool
+write_file(const char *root, const char *name, size_t size, unsigned seed)
+{
+	return fill_file(root, name, 0, size, seed);
 }
 
 bool
@@ -538,7 +549,8 @@ check_changing(const char *root)
 	     open_conn("grow", c) && request(c, "GET", "/changing", NULL) &&
 	     read_head("grow", c, &h);
 	sleep_ms(100);
-	ok = ok && write_file(root, "changing", CHANGING_SIZE, seed) &&
+	ok = ok &&
+	     fill_file(root, "changing", GROW_FROM, CHANGING_SIZE, seed) &&
 	     read_body("grow", c, h.length, seed, 0, &got);
 	if (ok && (h.length != GROW_FROM || got != h.length)) {
 		fail("grow", "%llu bytes of a body of %llu",

@@ -389,14 +389,27 @@ check_ranges(void)
 	/* Several ranges: the whole file (a server may ignore Range). */
 	ok = ok &&
 	     fetch("range", c, "page+1", "bytes=0-1,5-6", 200, 0, 4097, 4097);
+	/* What does not parse is ignored too: the whole file. */
+	ok = ok && fetch("range", c, "one", "bytes=5-3", 200, 0, 1, 1);
+	ok = ok && fetch("range", c, "one", "items=0-0", 200, 0, 1, 1);
+	ok = ok && fetch("range", c, "one", "bytes=99999999999999999999-", 200,
+			 0, 1, 1);
+	ok = ok && fetch("range", c, "one", "bytes=0-0\r\nRange: bytes=0-0",
+			 200, 0, 1, 1);
 	ok = ok && fetch("range", c, "page", "bytes=4096-", 416, 0, 0, 4096);
 	if (c && c->fd >= 0)
 		close(c->fd);
 	ok = ok && open_conn("range", c) &&
 	     fetch("range", c, "empty", "bytes=0-", 416, 0, 0, 0);
+	if (c && c->fd >= 0)
+		close(c->fd);
+	/* A 416 closes the connection. */
+	ok = ok && open_conn("range", c) &&
+	     fetch("range", c, "page", "bytes=-0", 416, 0, 0, 4096);
 	if (ok)
 		passed("range: single ranges at any offset, 206 with "
-		       "Content-Range; several ignored; 416 past the end");
+		       "Content-Range; several, malformed or repeated ones "
+		       "ignored; 416 past the end");
 	if (c && c->fd >= 0)
 		close(c->fd);
 	free(c);

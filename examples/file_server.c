@@ -37,8 +37,8 @@
  *
  * Degrading: the server checks at start that io_uring has what the mode
  * needs (READ_FIXED and SEND_ZC with fixed buffers, Linux 6.0, for the
- * pool; READ and SEND otherwise) and that the regions register, and exits
- * 3 saying what is missing if not. On a file system without O_DIRECT
+ * pool; READ and SEND otherwise) and that the regions register (within
+ * RLIMIT_MEMLOCK), and exits 3 saying what is missing if not. On a file system without O_DIRECT
  * (tmpfs) it reads through the page cache into the same buffers and says
  * so at exit.
  */
@@ -949,6 +949,28 @@ kernel_supports(enum mode mode)
 	return ok;
 }
 
+/* Do the pool's regions register here? Registration pins them, which a
+ * user without CAP_IPC_LOCK may do only up to RLIMIT_MEMLOCK. */
+static bool
+registers(const struct fserver *fs, size_t bytes)
+{
+	struct io_uring ring;
+	int rc = io_uring_queue_init(4, &ring, 0);
+
+	if (rc == 0) {
+		rc = io_uring_register_buffers(&ring, fs->regions,
+					       (unsigned)fs->nregions);
+		io_uring_queue_exit(&ring);
+	}
+	if (rc)
+		fprintf(stderr,
+			"file_server: cannot register the pool's %d regions "
+			"(%zu MiB) with io_uring: %s (RLIMIT_MEMLOCK? try "
+			"fewer --buffers, or --malloc)\n",
+			fs->nregions, bytes >> 20, strerror(-rc));
+	return rc == 0;
+}
+
 static int
 prepare(struct server *s)
 {
@@ -980,6 +1002,11 @@ prepare(struct server *s)
 			close(fs->root_fd);
 			free(fs->regions);
 			return EXIT_LOST;
+		}
+		if (!registers(fs, s->bufs.size * s->bufs.capacity)) {
+			close(fs->root_fd);
+			free(fs->regions);
+			return EXIT_UNSUPPORTED;
 		}
 	}
 	printf("file_server: serving %s: %s\n", s->opts.root,

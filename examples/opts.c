@@ -244,6 +244,15 @@ check(struct opts *o, enum server_kind kind)
 			fprintf(stderr, "--malloc or --sendfile, not both\n");
 			return -1;
 		}
+		/* The pool's regions are registered once, at start: buffers
+		 * an elastic pool grew later would be in none of them. */
+		if (o->max_buffers != 0 && !o->use_malloc && !o->use_sendfile) {
+			fprintf(stderr,
+				"--max-buffers: the file server registers its "
+				"pool with io_uring once, so the pool is "
+				"fixed (use --buffers)\n");
+			return -1;
+		}
 		/* O_DIRECT: buffers aligned to the largest logical block
 		 * size a disk has. */
 		o->buf_align = 4096;

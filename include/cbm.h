@@ -402,7 +402,12 @@ CBM_API void cbm_read_unlock(void);
  * in a debug pool the regions include the guard zones. Regions cover the
  * buffers that exist now; a fixed pool's never change, and region i is the
  * buf_index that cbm_region_index gives for its buffers when the array is
- * registered in order. Returns -EINVAL (and the error handler,
+ * registered in order. An elastic pool's grow at the end as it grows (the
+ * last region lengthens, then new ones follow; none moves), so a
+ * registration made earlier misses the buffers added since. Registering
+ * pins the pages: while they are registered, do not let the pool release
+ * memory (cbm_pool_release, release_ms), or the kernel would go on using
+ * the pages the pool gave back while the pool's buffers get fresh ones. Returns -EINVAL (and the error handler,
  * CBM_ERR_BAD_ARG) for a NULL pool or a NULL array with n > 0;
  * -EOVERFLOW when one buffer is larger than 1 GiB. Cost: O(count), about
  * capacity x buffer size / 1 GiB; touches no buffer. Any thread.

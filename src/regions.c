@@ -17,6 +17,9 @@
  *     only ever grow at the end (the last one lengthens, then a new one
  *     follows) and G1 keeps every index already handed out valid.
  *     pool_buffers() is the one place that says how many exist.
+ *     Nothing here follows memory the pool releases (release.h): a region
+ *     still covers a released buffer, whose pages the kernel would keep
+ *     pinned under a registration; cbm.h tells the caller.
  * G3. A region spans whole strides: in a debug pool it includes each
  *     buffer's guard zone (so a device that writes past a buffer's end is
  *     caught there, as the CPU is), but an address inside a guard zone is
@@ -34,11 +37,13 @@
 /* io_uring_register_buffers takes at most this per iovec. */
 #define CBM_REGION_MAX ((size_t)1 << 30)
 
-/* The buffers that exist now (G2): all of a fixed pool's. */
+/* The buffers that exist now (G2): all of a fixed pool's, the frontier's
+ * count in an elastic one. Relaxed (frontier.h): it counts at least every
+ * buffer whose address the caller was handed. */
 static inline uint64_t
 pool_buffers(const struct cbm_pool *pool)
 {
-	return pool->capacity;
+	return cbm_pool_capacity(pool);
 }
 
 /* s of G1, or -1 when one stride is larger than a region may be. */

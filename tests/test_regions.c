@@ -301,6 +301,63 @@ null_arguments_are_bad_arguments(void **state)
 	cbm_pool_destroy(pool);
 }
 
+/*
+ * An elastic pool's regions cover the buffers that exist now (G2): none
+ * before the first allocation, then more at the end as it grows, none
+ * moving; the reserved space past the buffers that exist is in no buffer.
+ */
+static void
+a_growing_pool_adds_regions_at_the_end(void **state)
+{
+	cbm_pool_config cfg = {.block_size = MIB,
+			       .capacity = 0,
+			       .max_capacity = 1100,
+			       .align = 4096,
+			       .release_ms = CBM_RELEASE_OFF,
+			       .name = "regions-elastic"};
+	void **bufs = calloc(1030, sizeof(*bufs));
+	struct iovec first, iov[3];
+	cbm_pool *pool = NULL;
+	size_t exists;
+	int n;
+
+	(void)state;
+	assert_non_null(bufs);
+	assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+	assert_int_equal(cbm_pool_regions(pool, iov, 3), 0);
+	bufs[0] = cbm_alloc(pool);
+	assert_non_null(bufs[0]);
+	assert_int_equal(cbm_pool_regions(pool, &first, 1), 1);
+	assert_int_equal(first.iov_len, cbm_capacity(pool) * MIB);
+	assert_int_equal(holder(&first, 1, bufs[0], MIB), 0);
+	assert_int_equal(cbm_region_index(pool, bufs[0]), 0);
+	for (int i = 1; i < 1030; i++) {
+		bufs[i] = cbm_alloc(pool);
+		assert_non_null(bufs[i]);
+	}
+	exists = cbm_capacity(pool);
+	assert_true(exists >= 1030 && exists <= 1100);
+	n = cbm_pool_regions(pool, iov, 3);
+	assert_int_equal(n, 2);
+	assert_ptr_equal(iov[0].iov_base, first.iov_base);
+	assert_int_equal(iov[0].iov_len, GIB);
+	assert_int_equal(iov[1].iov_len, (exists - 1024) * MIB);
+	for (int i = 0; i < 1030; i++) {
+		char *b = bufs[i];
+		int r = holder(iov, n, b, MIB);
+
+		assert_true(r >= 0);
+		assert_int_equal(cbm_region_index(pool, b), r);
+		assert_int_equal(cbm_region_index(pool, b + MIB - 1), r);
+	}
+	expect_foreign(pool, (char *)iov[1].iov_base + iov[1].iov_len);
+	expect_foreign(pool, (char *)iov[1].iov_base + iov[1].iov_len + MIB);
+	cbm_free_bulk(pool, bufs, 1030);
+	free(bufs);
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+}
+
 /* A buffer larger than any region can be: no regions, and it says so. */
 static void
 a_buffer_over_a_gib_has_no_region(void **state)
@@ -330,6 +387,7 @@ main(void)
 		T(a_guard_zone_is_in_a_region_but_in_no_buffer),
 		T(null_arguments_are_bad_arguments),
 		T(a_buffer_over_a_gib_has_no_region),
+		T(a_growing_pool_adds_regions_at_the_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

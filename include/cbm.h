@@ -74,8 +74,24 @@ typedef struct cbm_pool cbm_pool;
 struct rcu_flavor_struct;
 
 /* Keep a state per buffer and a guard zone after each buffer: detects double
- * free (CBM_ERR_DOUBLE_FREE) and writes past the end (CBM_ERR_OVERFLOW). Costs
- * one compare-and-swap per alloc and per free, and the guard zone. */
+ * free (CBM_ERR_DOUBLE_FREE) and writes past the end (CBM_ERR_OVERFLOW, which
+ * says how many bytes past), and keeps where each buffer was allocated (the
+ * caller's address) for the leak report. Costs one compare-and-swap per alloc
+ * and per free, and the guard zone.
+ *
+ * Without rebuilding anything, the environment variable CBM_DEBUG makes every
+ * pool created while it is set a debug pool, as MALLOC_CHECK_ does for glibc:
+ * CBM_DEBUG=1 as if each had CBM_POOL_DEBUG; CBM_DEBUG=backtrace the same,
+ * and each allocation keeps a backtrace of 16 frames (backtrace(3), a few
+ * microseconds per allocation), printed by the leak report; unset, empty or
+ * 0: pools are as configured. Another value is taken as 1 with a warning.
+ *
+ * Memory checkers see every pool without a rebuild: in a program built with
+ * -fsanitize=address, each free buffer is poisoned, so a use after free is
+ * reported at the access; under valgrind's memcheck, a buffer handed out is a
+ * block of a memcheck memory pool, so a read or write after free is an
+ * error, and so is a second free. Such pools leave their fast paths (as
+ * debug pools do); other processes pay nothing. */
 #define CBM_POOL_DEBUG (1u << 0)
 /* Ask for huge pages for the arena: explicit 2 MiB pages if the system has
  * them reserved, else transparent huge pages. Falls back silently. */
@@ -242,8 +258,9 @@ CBM_NODISCARD CBM_API int cbm_pool_create(const cbm_pool_config *cfg,
 
 /*
  * Destroy a pool and unmap its arena. Buffers still held are reported once
- * as CBM_ERR_LEAK (the default handler prints and returns) and are gone with
- * the arena. NULL is a no-op. The caller must guarantee that no other call
+ * as CBM_ERR_LEAK (the default handler prints and returns): how many, and for
+ * the first 16 their address and index and, in a debug pool, where each was
+ * allocated. They are gone with the arena. NULL is a no-op. The caller must guarantee that no other call
  * on this pool runs concurrently or later. Cost: first what cbm_barrier
  * costs (it waits for a reclamation pass, so for an RCU grace period), then
  * O(CPUs) plus munmap.
@@ -331,6 +348,27 @@ CBM_API long cbm_pool_release(cbm_pool *pool);
  * ms, then gives its last reading) for a move in flight.
  */
 CBM_API int cbm_pool_stats(const cbm_pool *pool, cbm_stats *out);
+
+/*
+ * Write a snapshot of the pool (cbm_pool_stats) through write_cb, in
+ * pieces of text (each NUL-terminated), after jemalloc's
+ * malloc_stats_print. opts NULL or "": text for a human, one field a line
+ * with what it means, then each CPU cache's fill; "J": one JSON object
+ * with the pool's name, every cbm_stats field by its name, and
+ * "cache_fill", an array of each cache's buffers (one cache per CPU in
+ * rseq mode, two in portable mode); "P": the Prometheus text format, one
+ * metric family per field, named cbm_FIELD with the label pool="NAME",
+ * counters as counters (cbm_allocs_total) and levels as gauges
+ * (cbm_in_use), and cbm_cache_fill{cache="N"}. write_cb NULL writes to
+ * stderr. A NULL pool or an unknown letter in opts goes to the error
+ * handler (CBM_ERR_BAD_ARG) and nothing is written. Cost: cbm_pool_stats
+ * and O(CPUs); write_cb is called a few times per field, on the calling
+ * thread, and may not call into the pool. Any thread.
+ */
+CBM_API void cbm_pool_stats_print(const cbm_pool *pool,
+				  void (*write_cb)(void *cbopaque,
+						   const char *text),
+				  void *cbopaque, const char *opts);
 
 /*
  * Drain every CPU's cache into the global tier, so that memory cached on

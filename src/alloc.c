@@ -137,15 +137,17 @@ take_any(struct cbm_pool *pool)
 	return take_via_held_cache(pool);
 }
 
-/* The buffer leaves the pool for the application. false: a debug pool
+/* The buffer leaves the pool for the application's call made from caller
+ * (its return address, which a debug pool keeps). false: a debug pool
  * found it already handed out (reported); the caller must not use it. */
 static inline bool
-hand_out(struct cbm_pool *pool, void *buf)
+hand_out(struct cbm_pool *pool, void *buf, void *caller)
 {
 	cbm_san_leave_pool(&pool->blocks, buf);
 	if (cbm_unlikely(cbm_pool_is_debug(pool)))
 		return cbm_debug_on_alloc(&pool->debug,
-					  cbm_block_index_trusted(pool, buf));
+					  cbm_block_index_trusted(pool, buf),
+					  caller);
 	return true;
 }
 
@@ -196,12 +198,12 @@ put_any(struct cbm_pool *pool, void *const *bufs, size_t n)
  * rather than loop forever.
  */
 static CBM_COLD void *
-replace_dropped(struct cbm_pool *pool)
+replace_dropped(struct cbm_pool *pool, void *caller)
 {
 	for (uint64_t tries = 0; tries < pool->blocks.max; tries++) {
 		void *buf = take_any(pool);
 
-		if (buf == NULL || hand_out(pool, buf))
+		if (buf == NULL || hand_out(pool, buf, caller))
 			return buf;
 	}
 	return NULL;
@@ -229,7 +231,7 @@ check_given_back(struct cbm_pool *pool, void *buf, const char *op)
  * and failure.
  */
 static CBM_NOINLINE void *
-alloc_general(struct cbm_pool *pool, int inline_result)
+alloc_general(struct cbm_pool *pool, int inline_result, void *caller)
 {
 	void *buf;
 
@@ -237,10 +239,10 @@ alloc_general(struct cbm_pool *pool, int inline_result)
 		count_abort(pool);
 	buf = take_any(pool);
 
-	if (cbm_likely(buf != NULL) && cbm_likely(hand_out(pool, buf)))
+	if (cbm_likely(buf != NULL) && cbm_likely(hand_out(pool, buf, caller)))
 		return buf;
 	if (buf != NULL)
-		buf = replace_dropped(pool);
+		buf = replace_dropped(pool, caller);
 	if (buf == NULL) {
 		cbm_fetch_add_relaxed_u64(&pool->alloc_failures, 1);
 		errno = ENOMEM;
@@ -271,16 +273,9 @@ alloc_portable(struct cbm_pool *pool)
 		if (cbm_likely(buf != NULL))
 			return buf;
 	}
-	return alloc_general(pool, 0);
-}
-
-/* Not rseq mode's fast path: portable's, or the general path. */
-static CBM_NOINLINE void *
-alloc_not_rseq(struct cbm_pool *pool, int inline_result)
-{
-	if (pool->fast == CBM_FAST_PORTABLE)
-		return alloc_portable(pool);
-	return alloc_general(pool, inline_result);
+	/* Not a debug pool (its fast word would not be PORTABLE): no caller
+	 * to keep. */
+	return alloc_general(pool, 0, NULL);
 }
 
 void *
@@ -299,7 +294,11 @@ cbm_alloc(cbm_pool *pool)
 			return buf;
 	}
 #endif
-	return alloc_not_rseq(pool, r);
+	if (pool->fast == CBM_FAST_PORTABLE)
+		return alloc_portable(pool);
+	/* Out of the fast paths: the application's return address is what a
+	 * debug pool keeps as the buffer's allocation site. */
+	return alloc_general(pool, r, __builtin_return_address(0));
 }
 
 /* Everything cbm_free's inline path does not do (see alloc_general). */
@@ -442,8 +441,10 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 	if (cbm_likely(!(pool->fast & CBM_FAST_BOOKKEEPING)))
 		return 0;
 	for (size_t i = 0; i < n; i++) {
-		if (cbm_unlikely(!hand_out(pool, bufs[i]))) {
-			bufs[i] = replace_dropped(pool);
+		if (cbm_unlikely(!hand_out(pool, bufs[i],
+					   __builtin_return_address(0)))) {
+			bufs[i] = replace_dropped(pool,
+						  __builtin_return_address(0));
 			if (bufs[i] == NULL) {
 				/* Those before i were handed out, those after
 				 * were not yet. */

@@ -4,7 +4,13 @@
  */
 #include "debug.h"
 
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
 #include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cbm.h"
@@ -35,8 +41,111 @@ guard_of(const struct cbm_debug *d, uint32_t idx, size_t *len)
 	return (unsigned char *)cbm_blocks_ptr(d->blocks, idx) + d->block_size;
 }
 
+unsigned
+cbm_debug_env(void)
+{
+	static atomic_flag warned = ATOMIC_FLAG_INIT;
+	const char *v = getenv("CBM_DEBUG");
+
+	if (v == NULL || v[0] == '\0' || strcmp(v, "0") == 0)
+		return 0;
+	if (strcmp(v, "backtrace") == 0)
+		return CBM_DEBUG_BACKTRACE;
+	if (strcmp(v, "1") != 0 &&
+	    !atomic_flag_test_and_set_explicit(&warned, memory_order_relaxed))
+		fprintf(stderr,
+			"cbm: CBM_DEBUG='%s' is not 0, 1 or backtrace; "
+			"taken as 1 (debug pools)\n",
+			v);
+	return 1;
+}
+
+int
+cbm_debug_keep_sites(struct cbm_debug *d, uint64_t max, unsigned depth)
+{
+	d->depth = depth > 0 ? depth : 1;
+	d->sites = cbm_reserve(max * d->depth * sizeof(*d->sites));
+	return d->sites != NULL ? 0 : -ENOMEM;
+}
+
+void
+cbm_debug_drop_sites(struct cbm_debug *d, uint64_t max)
+{
+	if (d->sites != NULL)
+		cbm_unreserve(d->sites, max * d->depth * sizeof(*d->sites));
+	d->sites = NULL;
+}
+
+/* Keep where buffer idx goes: the application's call, and with backtraces
+ * the frames below it. backtrace() starts in this function and walks up
+ * through the library's own frames; they are left out by starting from the
+ * caller's frame, found by its address. */
+static void
+keep_site(const struct cbm_debug *d, uint32_t idx, void *caller)
+{
+	void **site = &d->sites[(size_t)idx * d->depth];
+	void *frames[CBM_DEBUG_BACKTRACE + 8];
+	int n, from = 0;
+	unsigned k = 1;
+
+	site[0] = caller;
+	if (d->depth == 1)
+		return;
+	n = backtrace(frames, (int)(sizeof(frames) / sizeof(frames[0])));
+	while (from < n && frames[from] != caller)
+		from++;
+	for (int i = from + 1; i < n && k < d->depth; i++)
+		site[k++] = frames[i];
+	if (k < d->depth)
+		site[k] = NULL;
+}
+
+/* " ADDR (OBJECT+OFFSET)": what addr2line -e OBJECT OFFSET resolves. */
+static int
+describe_address(char *out, size_t n, const void *addr)
+{
+	Dl_info info;
+
+	if (dladdr(addr, &info) != 0 && info.dli_fname != NULL) {
+		const char *name = strrchr(info.dli_fname, '/');
+
+		return snprintf(out, n, "%p (%s+0x%tx)", addr,
+				name ? name + 1 : info.dli_fname,
+				(const char *)addr -
+					(const char *)info.dli_fbase);
+	}
+	return snprintf(out, n, "%p", addr);
+}
+
+void
+cbm_debug_describe_site(const struct cbm_debug *d, uint32_t idx, char *out,
+			size_t n)
+{
+	void *const *site = &d->sites[(size_t)idx * d->depth];
+	size_t used;
+	int w;
+
+	if (n == 0)
+		return;
+	out[0] = '\0';
+	if (site[0] == NULL)
+		return;
+	w = snprintf(out, n, " allocated at ");
+	used = w > 0 ? (size_t)w : 0;
+	for (unsigned k = 0; k < d->depth && site[k] != NULL && used < n; k++) {
+		if (k > 0) {
+			w = snprintf(out + used, n - used, " <- ");
+			used += w > 0 ? (size_t)w : 0;
+			if (used >= n)
+				break;
+		}
+		w = describe_address(out + used, n - used, site[k]);
+		used += w > 0 ? (size_t)w : 0;
+	}
+}
+
 bool
-cbm_debug_on_alloc(const struct cbm_debug *d, uint32_t idx)
+cbm_debug_on_alloc(const struct cbm_debug *d, uint32_t idx, void *caller)
 {
 	uint8_t expected = CBM_BLOCK_POOLED;
 	size_t len;
@@ -53,7 +162,19 @@ cbm_debug_on_alloc(const struct cbm_debug *d, uint32_t idx)
 	}
 	guard = guard_of(d, idx, &len);
 	memset(guard, GUARD_BYTE, len);
+	keep_site(d, idx, caller);
 	return true;
+}
+
+/* How far past the end of its buffer a guard zone was written: the last
+ * damaged byte, counted from the end, or 0. A write may have gone on past
+ * the guard zone (into the next buffer): then this is a lower bound. */
+static size_t
+overrun(const unsigned char *guard, size_t len)
+{
+	while (len > 0 && guard[len - 1] == GUARD_BYTE)
+		len--;
+	return len;
 }
 
 bool
@@ -61,7 +182,7 @@ cbm_debug_on_release(const struct cbm_debug *d, uint32_t idx,
 		     enum cbm_block_state to, const char *op)
 {
 	uint8_t expected = CBM_BLOCK_HELD;
-	size_t len;
+	size_t len, past;
 	unsigned char *guard;
 
 	if (CBM_PLANTED(CBM_PLANT_NO_DEBUG_STATE))
@@ -74,17 +195,17 @@ cbm_debug_on_release(const struct cbm_debug *d, uint32_t idx,
 		return false;
 	}
 	guard = guard_of(d, idx, &len);
-	for (size_t i = 0; i < len; i++) {
-		if (guard[i] != GUARD_BYTE) {
-			cbm_store_relaxed_u8(&d->state[idx], CBM_BLOCK_DROPPED);
-			cbm_report(d->owner, CBM_ERR_OVERFLOW,
-				   cbm_blocks_ptr(d->blocks, idx),
-				   "%s: buffer %" PRIu32
-				   " was written %zu bytes past its end; "
-				   "dropped",
-				   op, idx, i + 1);
-			return false;
-		}
+	past = overrun(guard, len);
+	if (past > 0) {
+		cbm_store_relaxed_u8(&d->state[idx], CBM_BLOCK_DROPPED);
+		cbm_report(d->owner, CBM_ERR_OVERFLOW,
+			   cbm_blocks_ptr(d->blocks, idx),
+			   "%s: buffer %" PRIu32
+			   " (%zu bytes) was written %s%zu "
+			   "bytes past its end; dropped",
+			   op, idx, d->block_size,
+			   past == len ? "at least " : "", past);
+		return false;
 	}
 	return true;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Debug pools' buffer states and guard zones, and the sanitizer hooks that
- * every build's pools share.
+ * Debug pools' buffer states and guard zones, and the memory checkers'
+ * hooks that every pool calls (watch.h).
  *
  * A debug pool keeps a state per buffer (pooled, held, retired, dropped),
  * changed with a compare-and-swap from the state each transition expects,
@@ -19,10 +19,7 @@
 #include "arena.h"
 #include "atomics.h"
 #include "compiler.h"
-
-#ifdef CBM_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
+#include "watch.h"
 
 struct cbm_pool;
 
@@ -34,18 +31,50 @@ enum cbm_block_state {
 	CBM_BLOCK_DROPPED,    /* found damaged; never handed out again */
 };
 
-/* A debug pool's part: one state per buffer. */
+/* A debug pool's part: one state per buffer, and where each buffer was
+ * last handed out. */
 struct cbm_debug {
 	cbm_atomic_u8 *state; /* NULL unless the pool is a debug pool */
+	/* depth return addresses per buffer: the application's call, then
+	 * with CBM_DEBUG=backtrace the frames below it (NULL-terminated when
+	 * fewer). Written by the call that hands the buffer out, which owns
+	 * it; read at destroy, which is ordered after every call. */
+	void **sites;
+	unsigned depth;
 	const struct cbm_blocks *blocks;
 	size_t block_size;	      /* the guard zone follows it */
 	const struct cbm_pool *owner; /* named in reports */
 };
 
-/* Buffer idx is being handed out; it must be POOLED. Arms its guard zone.
+/* Frames kept per buffer with CBM_DEBUG=backtrace. */
+#define CBM_DEBUG_BACKTRACE 16
+
+/*
+ * What the environment asks of pools created now: 0 when CBM_DEBUG is
+ * unset, empty or "0"; 1 (debug pools that keep the caller of each
+ * allocation) for "1"; CBM_DEBUG_BACKTRACE (debug pools that keep a
+ * backtrace of each) for "backtrace". Any other value is said on stderr,
+ * once, and taken as "1": a user who asked for checks gets them.
+ */
+unsigned cbm_debug_env(void);
+
+/* Room for a debug pool's allocation sites: depth frames (at least 1) for
+ * each of max buffers, reserved (arena.h) and touched as buffers come into
+ * use. 0 or -ENOMEM. cbm_debug_drop_sites gives it back (none: a no-op). */
+int cbm_debug_keep_sites(struct cbm_debug *d, uint64_t max, unsigned depth);
+void cbm_debug_drop_sites(struct cbm_debug *d, uint64_t max);
+
+/* Buffer idx is being handed out to a call made from caller (a return
+ * address); it must be POOLED. Arms its guard zone and keeps the caller.
  * Otherwise reports CBM_ERR_CORRUPT and returns false: the caller must not
  * hand it out (someone else holds it). */
-bool cbm_debug_on_alloc(const struct cbm_debug *d, uint32_t idx);
+bool cbm_debug_on_alloc(const struct cbm_debug *d, uint32_t idx, void *caller);
+
+/* Where buffer idx was last handed out, for a human: " allocated at ADDR
+ * (OBJECT+OFFSET)" and, with backtraces, the frames below it, "<- ...";
+ * into out (n bytes, always terminated). */
+void cbm_debug_describe_site(const struct cbm_debug *d, uint32_t idx, char *out,
+			     size_t n);
 
 /* The application gives buffer idx back (to POOLED, or to RETIRED). false,
  * after reporting, if it was not HELD or its guard zone was written; it
@@ -59,92 +88,51 @@ bool cbm_debug_on_release(const struct cbm_debug *d, uint32_t idx,
 bool cbm_debug_on_reclaim(const struct cbm_debug *d, uint32_t idx);
 
 /*
- * AddressSanitizer: a pooled buffer is poisoned, so that an application
- * that touches a buffer after giving it back is caught at the access.
- *
- * ASan keeps one shadow byte per 8-byte granule, and a shadow byte can only
- * say "the first k bytes are addressable". When the stride is not a
- * multiple of 8, two neighbouring buffers share a granule, whose shadow
- * byte no poisoning of one buffer can set without reading and rewriting
- * the other's part: two threads (or a thread and the reclamation thread)
- * doing so at once lose one update, and a held buffer is left poisoned.
- * And no value of that byte says "the first buffer's bytes are poisoned,
- * the second's are not". So only the granules wholly inside a buffer are
- * ever poisoned or unpoisoned; a granule shared with a neighbour (or with
- * the arena's tail) is never written and stays addressable, as the
- * frontier leaves each buffer's stride when it first hands it out
- * (cbm_san_clear). No shadow byte then belongs to two
- * buffers, and a buffer whose own granules are unpoisoned is addressable
- * from end to end. The price: up to 7 bytes at each end of a pooled
- * buffer go unwatched, and only when the stride is not a multiple of 8.
- * Rounding the stride up to 8 in ASan builds would watch them, but ASan
- * builds would then lay buffers out as no shipped build does, and stop
- * testing the packed layout (align 1) and the odd-stride pointer check.
+ * The memory checkers (watch.h): a pooled buffer is poisoned under ASan
+ * and freed memory to memcheck, so that an application that touches a
+ * buffer after giving it back is caught at the access. A process that no
+ * checker watches pays a load and a branch, on slow paths only.
  */
-#ifdef CBM_ASAN
-/* ASan's shadow scale is 3 on every target gcc supports. */
-#define CBM_SAN_GRANULE ((uintptr_t)8)
-
-/* The granules wholly inside buffer buf: *len bytes from the return. */
-static inline char *
-cbm_san_own_granules(const struct cbm_blocks *blocks, void *buf, size_t *len)
-{
-	uintptr_t lo =
-		((uintptr_t)buf + CBM_SAN_GRANULE - 1) & ~(CBM_SAN_GRANULE - 1);
-	uintptr_t hi =
-		((uintptr_t)buf + blocks->stride) & ~(CBM_SAN_GRANULE - 1);
-
-	*len = hi > lo ? (size_t)(hi - lo) : 0;
-	return (char *)lo;
-}
-#endif
-
 static inline void
 cbm_san_enter_pool(const struct cbm_blocks *blocks, void *buf)
 {
-#ifdef CBM_ASAN
-	size_t len;
-	char *own = cbm_san_own_granules(blocks, buf, &len);
-
-	ASAN_POISON_MEMORY_REGION(own, len);
-#else
-	(void)blocks;
-	(void)buf;
-#endif
+	if (cbm_watched())
+		cbm_watch_enter(blocks, buf);
 }
 
 static inline void
 cbm_san_leave_pool(const struct cbm_blocks *blocks, void *buf)
 {
-#ifdef CBM_ASAN
-	size_t len;
-	char *own = cbm_san_own_granules(blocks, buf, &len);
-
-	ASAN_UNPOISON_MEMORY_REGION(own, len);
-#else
-	(void)blocks;
-	(void)buf;
-#endif
+	if (cbm_watched())
+		cbm_watch_leave(blocks, buf);
 }
 
-/* Bytes [lo, lo + len) of the arena addressable: each buffer's whole
- * stride as it first comes out of the frontier (the granules buffers share
- * must start so, and a reservation may inherit shadow that someone left
- * poisoned there), and what the pool used before it is unmapped, by
- * destroy or by a create that failed, so as to leave no poisoned shadow
- * for whatever is mapped there next (ASan does not clear it on munmap).
- * Only what was used: the shadow of a whole reservation for a ceiling
- * would be written out page by page. */
+/* At create, once the geometry is known (memcheck's pool). */
+static inline void
+cbm_san_new_pool(const struct cbm_blocks *blocks)
+{
+	if (cbm_watched())
+		cbm_watch_new_pool(blocks);
+}
+
+/* n buffers, slots[0] first and the others after it at the stride, come
+ * out of the frontier into the pool for the first time. */
+static inline void
+cbm_san_fresh(const struct cbm_blocks *blocks, void *const *slots, uint32_t n)
+{
+	if (cbm_watched() && n > 0)
+		cbm_watch_fresh(blocks, slots[0], n);
+}
+
+/* Before the arena is unmapped, by destroy or by a create that failed,
+ * with [lo, lo + len) what the pool used (lo: the arena's base): no
+ * poisoned shadow (ASan does not clear it on munmap) and no memcheck pool
+ * are left for whatever is mapped there next. */
 static inline void
 cbm_san_clear(void *lo, size_t len)
 {
-#ifdef CBM_ASAN
-	if (lo != NULL && len > 0)
-		ASAN_UNPOISON_MEMORY_REGION(lo, len);
-#else
-	(void)lo;
-	(void)len;
-#endif
+	if (cbm_watched())
+		cbm_watch_drop(lo, len);
 }
 
 #endif /* CBM_DEBUG_H */

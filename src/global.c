@@ -189,10 +189,7 @@ take_fresh(struct cbm_global *g, void **slots, uint32_t max)
 	uint32_t first, n = cbm_frontier_take(&g->frontier, max, &first);
 
 	range_to_slots(g, slots, first, n);
-	if (n > 0)
-		cbm_san_clear(slots[0], (size_t)n * g->blocks->stride);
-	for (uint32_t i = 0; i < n; i++)
-		cbm_san_enter_pool(g->blocks, slots[i]);
+	cbm_san_fresh(g->blocks, slots, n);
 	return n;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/sysinfo.h>
 
 #include "fork.h"
+#include "leaks.h"
 #include "plant.h"
 #include "rcu.h"
 #include "reclaim.h"
@@ -148,6 +149,7 @@ free_pool_memory(struct cbm_pool *pool)
 	if ((char *)pool->links != pool->arena.base)
 		cbm_unreserve(pool->links, max * sizeof(*pool->links));
 	cbm_unreserve(pool->debug.state, max * sizeof(*pool->debug.state));
+	cbm_debug_drop_sites(&pool->debug, max);
 	free(pool);
 }
 
@@ -156,10 +158,19 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 {
 	struct geometry g;
 	struct cbm_pool *pool;
+	cbm_pool_config asked;
+	unsigned debug_depth;
 	int rc;
 
 	if (cfg == NULL || out == NULL)
 		return -EINVAL;
+	/* CBM_DEBUG in the environment makes every pool a debug pool. */
+	debug_depth = cbm_debug_env();
+	if (debug_depth != 0) {
+		asked = *cfg;
+		asked.flags |= CBM_POOL_DEBUG;
+		cfg = &asked;
+	}
 	rc = check_config(cfg, &g);
 	if (rc != 0)
 		return rc;
@@ -181,7 +192,9 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 		pool->debug.state =
 			cbm_reserve(g.max * sizeof(*pool->debug.state));
 	if (pool->map.caches == NULL || pool->links == NULL ||
-	    ((cfg->flags & CBM_POOL_DEBUG) && pool->debug.state == NULL) ||
+	    ((cfg->flags & CBM_POOL_DEBUG) &&
+	     (pool->debug.state == NULL ||
+	      cbm_debug_keep_sites(&pool->debug, g.max, debug_depth) != 0)) ||
 	    cbm_arena_map(&pool->arena, g.arena_bytes, g.align,
 			  cfg->flags & CBM_POOL_HUGEPAGES, g.elastic) != 0) {
 		free_pool_memory(pool);
@@ -241,6 +254,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 
 	pool->reclaim.flavor =
 		cfg->rcu_flavor ? cfg->rcu_flavor : cbm_rcu_default_flavor();
+	cbm_san_new_pool(&pool->blocks);
 	/* Last: from here on the reclamation thread may look at the pool. */
 	rc = cbm_reclaim_register(pool);
 	if (rc != 0) {
@@ -264,9 +278,7 @@ cbm_pool_destroy(cbm_pool *pool)
 	cbm_reclaim_unregister(pool);
 	cbm_pool_stats(pool, &st);
 	if (st.in_use > 0)
-		cbm_report(pool, CBM_ERR_LEAK, NULL,
-			   "destroy: %zu of %zu buffers still held", st.in_use,
-			   st.capacity);
+		cbm_report_leaks(pool, st.in_use);
 	free_pool_memory(pool);
 }
 

@@ -74,8 +74,9 @@ _Static_assert(offsetof(struct cbm_pool, blocks) == CBM_CACHELINE,
 /*
  * The fast word: one load and one compare tell a fast path it may run
  * without any bookkeeping. The inline paths run only when it equals
- * CBM_FAST_RSEQ or CBM_FAST_PORTABLE; a debug pool or a sanitizer build
- * sets a bit that sends every call to the general path.
+ * CBM_FAST_RSEQ or CBM_FAST_PORTABLE; a debug pool, or a pool created while
+ * a memory checker watches the process (watch.h), sets a bit that sends
+ * every call to the general path.
  */
 #define CBM_FAST_PORTABLE 1u
 #define CBM_FAST_RSEQ 2u
@@ -87,11 +88,8 @@ cbm_fast_word(unsigned mode, unsigned flags)
 	uint32_t fast =
 		mode == CBM_MODE_RSEQ ? CBM_FAST_RSEQ : CBM_FAST_PORTABLE;
 
-	if (flags & CBM_POOL_DEBUG)
+	if ((flags & CBM_POOL_DEBUG) || cbm_watch_start() != 0)
 		fast |= CBM_FAST_BOOKKEEPING;
-#ifdef CBM_ASAN
-	fast |= CBM_FAST_BOOKKEEPING;
-#endif
 	return fast;
 }
 

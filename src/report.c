@@ -69,20 +69,30 @@ void
 cbm_report(const struct cbm_pool *pool, int err, const void *ptr,
 	   const char *fmt, ...)
 {
-	char what[256];
+	char line[256], *what = line, *big = NULL;
 	cbm_error_fn fn;
 	void *arg;
 	va_list ap;
+	int len;
 
 	CBM_ASSERT_NO_CACHE_HELD(); /* P4: the handler may do anything */
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	len = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* A leak report names many buffers; without memory for it, its
+	 * first line will do. */
+	if (len >= (int)sizeof(line) && (big = malloc((size_t)len + 1))) {
+		va_start(ap, fmt);
+		vsnprintf(big, (size_t)len + 1, fmt, ap);
+		va_end(ap);
+		what = big;
+	}
 	pthread_mutex_lock(&handler_mutex);
 	fn = handler_fn ? handler_fn : default_handler;
 	arg = handler_arg;
 	pthread_mutex_unlock(&handler_mutex);
 	fn(arg, pool, err, ptr, what);
+	free(big);
 }
 
 #ifdef CBM_ASSERTS

@@ -351,3 +351,18 @@ cbm_verify(const struct cbm_pool *pool, bool accounting)
 			pool->name, a.problems);
 	return a.problems ? -EUCLEAN : 0;
 }
+
+int
+cbm_verify_places(const struct cbm_pool *pool, uint8_t *seen)
+{
+	struct audit a = {.pool = pool, .seen = seen};
+
+	a.capacity = cbm_pool_capacity(pool);
+	a.nmags = cbm_depot_minted(&pool->global.depot);
+	a.mag_seen = calloc(a.nmags + 1, 1);
+	if (a.mag_seen == NULL)
+		return -ENOMEM;
+	cbm_reclaim_quiesce(audit, &a);
+	free(a.mag_seen);
+	return a.problems ? -EUCLEAN : 0;
+}

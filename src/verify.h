@@ -4,6 +4,7 @@
 #define CBM_VERIFY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct cbm_pool;
 
@@ -15,5 +16,11 @@ struct cbm_pool;
  * other threads inside library calls). Returns 0 or -EUCLEAN.
  */
 int cbm_verify(const struct cbm_pool *pool, bool accounting);
+
+/* The same walk without accounting, into seen (capacity + 1 bytes,
+ * zeroed, capacity as cbm_pool_capacity reads it):
+ * seen[i] nonzero for each buffer found in the pool, so the others are
+ * held. 0, -EUCLEAN (printed) or -ENOMEM. */
+int cbm_verify_places(const struct cbm_pool *pool, uint8_t *seen);
 
 #endif /* CBM_VERIFY_H */

@@ -23,7 +23,7 @@ struct recorded_errors {
 	int last_err;
 	const void *last_ptr;
 	const cbm_pool *last_pool;
-	char last_what[256];
+	char last_what[4096]; /* a leak report names buffers */
 	pthread_mutex_t lock;
 };
 

@@ -24,11 +24,11 @@ import sys
 LAYERS = [
     (0, ["compiler.h", "contract.h", "atomics.h", "plant.h", "cpu.h"]),
     (1, ["istack.h", "transit.h", "arena.h", "frontier.h", "report.h"]),
-    (2, ["magazine.h", "depot.h", "debug.h"]),
+    (2, ["magazine.h", "depot.h", "watch.h", "debug.h"]),
     (3, ["global.h"]),
     (4, ["percpu.h", "rseq.h"]),
     (5, ["rcu.h", "reclaim.h", "trim.h", "release.h", "fork.h"]),
-    (6, ["pool.h", "check.h", "dry.h", "stats.h", "verify.h"]),
+    (6, ["pool.h", "check.h", "dry.h", "stats.h", "verify.h", "leaks.h", "statsprint.h"]),
 ]
 
 RANK = {}

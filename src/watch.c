@@ -43,9 +43,13 @@ find_watchers(void)
 {
 	unsigned w = 0;
 
+#ifdef CBM_ASAN
+	w |= CBM_WATCH_ASAN;
+#else
 	if (__asan_poison_memory_region != NULL &&
 	    __asan_unpoison_memory_region != NULL)
 		w |= CBM_WATCH_ASAN;
+#endif
 	if (memcheck_runs())
 		w |= CBM_WATCH_MEMCHECK;
 	cbm_watchers = w;

@@ -10,6 +10,10 @@
 #include "plant.h"
 #include "pool.h"
 
+#ifdef CBM_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 static void
 create_and_destroy(void **state)
 {

@@ -14,7 +14,10 @@
  * the connections the server holds, and a connection that finds the pool
  * empty is answered 503 and closed: the pool is the admission control, and
  * a burst of connections cannot make the server take more memory
- * (--idle-timeout bounds how long a quiet one keeps its buffer). A
+ * (--idle-timeout bounds how long a quiet one keeps its buffer, and
+ * --header-timeout how long one may take to send a request's head, so
+ * that clients that trickle requests byte by byte, slowloris, cannot hold
+ * every buffer). A
  * second buffer (tx) is taken only while a socket is full, for the unsent
  * rest of a response (see send_cached). The response itself is shared by
  * every worker: a pool buffer in the response cache (cache.h), rebuilt
@@ -40,6 +43,7 @@
 
 #include "cache.h"
 #include "http.h"
+#include "metrics.h"
 #include "server.h"
 
 #define DRAIN_BYTES (64 * 1024)
@@ -63,7 +67,10 @@ struct conn {
 	size_t out_len;	  /* bytes at out */
 	char *tx;	  /* pool buffer holding out, or NULL */
 	bool close_after; /* drain once out is sent */
+	bool served_one;  /* a request was answered */
 	uint64_t last;	  /* last activity, server_now() */
+	uint64_t since;	  /* READING: when this request's head was due to
+			     begin (accept, or its first byte) */
 	size_t drained;	  /* bytes discarded while draining */
 };
 
@@ -213,6 +220,43 @@ drop:
 	return false;
 }
 
+/* Answer GET /metrics from a buffer of our own, kept as tx for what the
+ * socket does not take at once. Caller contract as send_cached's. Returns
+ * false when c was closed. */
+static bool
+send_metrics(struct ep_worker *w, struct conn *c, bool head_only)
+{
+	struct bufs *b = &w->base.srv->bufs;
+	char *tx = bufs_get(b);
+	size_t len;
+	ssize_t n;
+
+	if (tx == NULL)
+		return answer_error(w, c, 503);
+	len = metrics_response(b, head_only, tx, b->size);
+	if (len == 0) {
+		bufs_put(b, tx);
+		return answer_error(w, c, 500);
+	}
+	n = send(c->fd, tx, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0 && !would_block()) {
+		bufs_put(b, tx);
+		w->base.served.dropped++;
+		conn_close(w, c);
+		return false;
+	}
+	if (n < 0)
+		n = 0;
+	if ((size_t)n == len) {
+		bufs_put(b, tx);
+		return true;
+	}
+	c->tx = tx;
+	c->out = tx + n;
+	c->out_len = len - (size_t)n;
+	return true;
+}
+
 static void
 maybe_refresh(struct ep_worker *w)
 {
@@ -242,11 +286,15 @@ process(struct ep_worker *w, struct conn *c)
 			answer_error(w, c, req.status);
 			return;
 		}
-		if (!send_cached(w, c, req.head))
+		if (req.metrics ? !send_metrics(w, c, req.head)
+				: !send_cached(w, c, req.head))
 			return;
 		w->base.served.requests++;
+		c->served_one = true;
 		c->rx_len -= req.length;
 		memmove(c->rx, c->rx + req.length, c->rx_len);
+		/* The next request's head is due from its first byte. */
+		c->since = w->now;
 		if (!req.keep_alive)
 			c->close_after = true;
 		maybe_refresh(w);
@@ -269,6 +317,8 @@ on_readable(struct ep_worker *w, struct conn *c)
 	ssize_t n = recv(c->fd, c->rx + c->rx_len, room, 0);
 
 	if (n > 0) {
+		if (c->rx_len == 0 && c->served_one)
+			c->since = w->now;
 		c->rx_len += (size_t)n;
 		process(w, c);
 		return;
@@ -372,7 +422,7 @@ accept_some(struct ep_worker *w)
 		}
 		w->base.served.connections++;
 		c->fd = fd;
-		c->last = w->now;
+		c->last = c->since = w->now;
 		c->state = READING;
 		c->next = w->conns.next;
 		c->prev = &w->conns;
@@ -390,12 +440,26 @@ accept_some(struct ep_worker *w)
 	}
 }
 
-/* Once a second: close connections that stayed quiet too long, and take
- * the listener back after a shortage of descriptors. */
+/* A request head that was due to begin (at accept, or at the first byte
+ * after a request answered) head seconds ago and is still not whole. A
+ * keep-alive connection that waits between requests, with nothing
+ * received, is idle, not slow: --idle-timeout is its limit. */
+static bool
+head_overdue(const struct ep_worker *w, const struct conn *c, uint64_t head)
+{
+	if (c->state != READING || (c->rx_len == 0 && c->served_one))
+		return false;
+	return w->now - c->since >= head;
+}
+
+/* Once a second: close connections that stayed quiet too long or are too
+ * slow to send a request's head, and take the listener back after a
+ * shortage of descriptors. */
 static void
 tick(struct ep_worker *w)
 {
 	uint64_t idle = w->base.srv->opts.idle_timeout;
+	uint64_t head = w->base.srv->opts.header_timeout;
 	struct conn *c = w->conns.next;
 
 	while (c != &w->conns) {
@@ -405,6 +469,10 @@ tick(struct ep_worker *w)
 		if (w->now - c->last >= limit) {
 			if (c->state != DRAINING)
 				w->base.served.idle++;
+			conn_close(w, c);
+		} else if (head_overdue(w, c, head)) {
+			/* However busy it keeps the socket: slowloris. */
+			w->base.served.slow++;
 			conn_close(w, c);
 		}
 		c = next;

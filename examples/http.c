@@ -50,6 +50,7 @@ lower_eq(const char *s, size_t n, const char *lower)
 struct head_state {
 	bool http11;
 	bool close;
+	bool keep_alive;
 	bool chunked;
 	bool have_length;
 	size_t length;
@@ -83,6 +84,8 @@ request_line(const char *buf, const char *s, size_t n, struct http_request *req,
 		return fail(req, 400);
 	req->target_off = (size_t)(s + m - buf);
 	req->target_len = i - m;
+	req->metrics = (req->get || req->head) && i - m == 8 &&
+		       memcmp(s + m, "/metrics", 8) == 0;
 	s += i + 1;
 	n -= i + 1;
 	if (n != 8 || memcmp(s, "HTTP/", 5) != 0 || s[5] < '0' || s[5] > '9' ||
@@ -120,7 +123,8 @@ content_length(const char *v, size_t n, size_t limit, struct http_request *req,
 	return HTTP_PARTIAL;
 }
 
-/* "close" among the comma-separated tokens of a Connection header. */
+/* "close" or "keep-alive" among the comma-separated tokens of a Connection
+ * header. */
 static void
 connection(const char *v, size_t n, struct head_state *st)
 {
@@ -136,6 +140,8 @@ connection(const char *v, size_t n, struct head_state *st)
 			j++;
 		if (lower_eq(v + i, j - i, "close"))
 			st->close = true;
+		else if (lower_eq(v + i, j - i, "keep-alive"))
+			st->keep_alive = true;
 		i = j;
 	}
 }
@@ -224,7 +230,7 @@ http_parse(const char *buf, size_t len, size_t limit, struct http_request *req)
 	if (st.ranges > 1)
 		req->range_len = 0;
 	req->length = pos + st.length;
-	req->keep_alive = st.http11 && !st.close;
+	req->keep_alive = !st.close && (st.http11 || st.keep_alive);
 	return HTTP_COMPLETE;
 }
 
@@ -293,6 +299,7 @@ http_ok_head(char *dst, const char *server, size_t body_size,
 			 "Content-Type: text/plain\r\n"
 			 "Content-Length: %zu\r\n"
 			 "X-Generation: %llu\r\n"
+			 "Connection: keep-alive\r\n"
 			 "\r\n",
 			 server, body_size, (unsigned long long)generation);
 

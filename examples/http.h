@@ -24,7 +24,8 @@ enum http_result {
 struct http_request {
 	size_t length;	 /* HTTP_COMPLETE: bytes of head and body */
 	int status;	 /* HTTP_ERROR: 400, 413, 501 or 505 */
-	bool keep_alive; /* HTTP/1.1 without "Connection: close" */
+	bool keep_alive; /* HTTP/1.1 without "Connection: close", or
+			    HTTP/1.0 with "Connection: keep-alive" */
 	bool head;	 /* a HEAD request: answer without the body */
 	bool get;	 /* a GET request */
 	/* HTTP_COMPLETE: where in buf the request target is, and the value of
@@ -32,6 +33,7 @@ struct http_request {
 	 * none, as RFC 9110 lets a server ignore a Range it cannot use). */
 	size_t target_off, target_len;
 	size_t range_off, range_len;
+	bool metrics; /* GET or HEAD /metrics: the pool's statistics */
 };
 
 /*
@@ -39,7 +41,8 @@ struct http_request {
  * request (head and body) may take, the size of the buffer it must fit:
  * larger ones are HTTP_ERROR 413, as soon as that is known. Errors in a line
  * are reported as soon as the line is complete. HTTP/1.0 requests are
- * answered and closed (no keep-alive for 1.0); chunked bodies are 501.
+ * answered and closed unless they ask for keep-alive ("Connection:
+ * keep-alive", as ab -k does); chunked bodies are 501.
  */
 enum http_result http_parse(const char *buf, size_t len, size_t limit,
 			    struct http_request *req);
@@ -59,6 +62,9 @@ const char *http_error(int status, size_t *len);
  * Write the head of a 200 response with a body of body_size bytes into dst
  * (room for RESPONSE_HEAD_MAX bytes). generation goes in an X-Generation
  * header: which build of the response this is. Returns the head's length.
+ * The head says "Connection: keep-alive", which HTTP/1.0 clients need to
+ * keep the connection (HTTP/1.1 ones ignore it); the server still closes
+ * after a request that did not ask for it.
  */
 size_t http_ok_head(char *dst, const char *server, size_t body_size,
 		    uint64_t generation);

@@ -26,6 +26,7 @@ enum {
 	OPT_IDLE,
 	OPT_MALLOC,
 	OPT_REFRESH,
+	OPT_HEADER_TIMEOUT,
 	OPT_RING,
 	OPT_SINGLE_SHOT,
 	OPT_ROOT,
@@ -45,6 +46,7 @@ static const struct option long_options[] = {
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
 	{"malloc", no_argument, NULL, OPT_MALLOC},
 	{"refresh", required_argument, NULL, OPT_REFRESH},
+	{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 	{"ring-entries", required_argument, NULL, OPT_RING},
 	{"single-shot", no_argument, NULL, OPT_SINGLE_SHOT},
 	{"root", required_argument, NULL, OPT_ROOT},
@@ -116,6 +118,9 @@ static const char *const common_options[] = {
 static const char *const epoll_options[] = {
 	"  --refresh N       rebuild the cached response every N requests",
 	"                    of a worker; 0: never (1000)",
+	"  --header-timeout N  close a connection whose request head is not",
+	"                    whole N seconds after it was due to begin (at",
+	"                    accept, or at its first byte): slowloris (10)",
 	NULL,
 };
 
@@ -290,6 +295,7 @@ opts_parse(struct opts *o, int argc, char **argv, enum server_kind kind)
 		.body_size = 128,
 		.idle_timeout = 60,
 		.refresh = 1000,
+		.header_timeout = 10,
 	};
 	if (kind == SERVER_FILE) {
 		o->buffers = 256;
@@ -341,6 +347,12 @@ opts_parse(struct opts *o, int argc, char **argv, enum server_kind kind)
 			break;
 		case OPT_MALLOC:
 			o->use_malloc = true;
+			break;
+		case OPT_HEADER_TIMEOUT:
+			if (kind != SERVER_EPOLL)
+				goto other_server;
+			rc = number("header-timeout", optarg, 1, 86400, &v);
+			o->header_timeout = (unsigned)v;
 			break;
 		case OPT_REFRESH:
 			if (kind != SERVER_EPOLL)

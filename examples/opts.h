@@ -26,14 +26,15 @@ struct opts {
 	size_t buf_size;       /* bytes per buffer: the largest request */
 	size_t body_size;      /* bytes of the fixed response body */
 	unsigned idle_timeout; /* seconds a quiet connection is kept */
-	bool use_malloc;       /* malloc/free instead of the pool */
-	unsigned refresh;      /* epoll: rebuild the cached response every
+	unsigned header_timeout; /* epoll: seconds a request head may take */
+	bool use_malloc;	 /* malloc/free instead of the pool */
+	unsigned refresh;	 /* epoll: rebuild the cached response every
 				   this many requests per worker; 0: never */
-	unsigned ring_entries; /* io_uring: provided buffers per worker */
-	bool single_shot;      /* io_uring: no multishot receive */
-	size_t buf_align;      /* buffers' alignment; 0: the pool's default */
-	const char *root;      /* file: the directory served */
-	bool use_sendfile;     /* file: sendfile(2), no buffers */
+	unsigned ring_entries;	 /* io_uring: provided buffers per worker */
+	bool single_shot;	 /* io_uring: no multishot receive */
+	size_t buf_align;	 /* buffers' alignment; 0: the pool's default */
+	const char *root;	 /* file: the directory served */
+	bool use_sendfile;	 /* file: sendfile(2), no buffers */
 };
 
 /*

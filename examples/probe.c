@@ -6,6 +6,7 @@
  *
  *   http_probe [--checks LIST] [--connections N] [--expect-503]
  *              [--expect-dry] [--big N] [--slow N] [--root DIR]
+ *              [--metrics-out FILE]
  *              -- SERVER [SERVER ARGS...]
  *
  * LIST is a comma-separated subset of:
@@ -24,6 +25,13 @@
  *             that shrink or grow while served (probe_files.c); needs
  *             --root DIR, where the probe makes the files (a real file
  *             system: O_DIRECT) and which it passes to the server
+ *   metrics   GET and HEAD /metrics: the pool's statistics in the
+ *             Prometheus text format, on a keep-alive connection; the
+ *             body goes to --metrics-out FILE for a real parser
+ *   slowloris N connections (--connections) that send a request head a
+ *             line at a time and never finish it, more than the pool has
+ *             buffers; another client must still get a 200 within
+ *             SLOWLORIS_MS (epoll_server --header-timeout)
  * --big N: bytes of the oversized request head (32768). --expect-503:
  * overload must see at least one 503. --expect-dry: the
  * server's exit statistics must show the pool ran dry (alloc_failures > 0).
@@ -133,6 +141,8 @@ struct response {
 	size_t content_length;
 	unsigned long long generation;
 	bool close;
+	bool keep_alive; /* "Connection: keep-alive" */
+	bool prometheus; /* Content-Type: text/plain; version=0.0.4 */
 };
 
 /* Read more into rb. 1: got some; 0: EOF; -1: error or timeout. */
@@ -201,6 +211,12 @@ read_response(const char *check, int fd, struct rbuf *rb, bool head_only,
 			r->generation = strtoull(l + 13, NULL, 10);
 		else if (strncasecmp(l, "Connection: close", 17) == 0)
 			r->close = true;
+		else if (strncasecmp(l, "Connection: keep-alive", 22) == 0)
+			r->keep_alive = true;
+		else if (strncasecmp(l,
+				     "Content-Type: text/plain; version=0.0.4",
+				     39) == 0)
+			r->prometheus = true;
 	}
 	consume(rb, head_len);
 	if (r->content_length == (size_t)-1) {
@@ -303,6 +319,37 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* An HTTP/1.0 client that asks for keep-alive (ab -k) keeps its
+ * connection: told so in each answer, and served again on it. */
+static void
+check_http10_keep_alive(void)
+{
+	static struct rbuf rb;
+	const char *req = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+	int fd = dial();
+	bool ok = fd >= 0;
+
+	rb.len = 0;
+	for (int i = 0; i < 3 && ok; i++) {
+		struct response r;
+
+		ok = send_str(fd, req) &&
+		     read_response("http/1.0 keep-alive", fd, &rb, false, &r);
+		if (ok && (r.status != 200 || !r.keep_alive)) {
+			fail("http/1.0 keep-alive",
+			     "request %d: status %d, keep-alive %s", i,
+			     r.status, r.keep_alive ? "said" : "not said");
+			ok = false;
+		}
+	}
+	if (fd < 0)
+		fail("http/1.0 keep-alive", "connect: %s", strerror(errno));
+	else
+		close(fd);
+	if (ok)
+		passed("http/1.0 keep-alive: 3 requests on one connection");
+}
+
 static void
 check_basic(void)
 {
@@ -358,6 +405,7 @@ check_basic(void)
 
 	if (one_shot("http/1.0", "GET / HTTP/1.0\r\n\r\n", 200, true))
 		passed("http/1.0: answered, then closed");
+	check_http10_keep_alive();
 }
 
 /*
@@ -595,6 +643,137 @@ check_overload(int n, bool expect_503)
 	free(fds);
 }
 
+/* GET and HEAD /metrics on one keep-alive connection, then an ordinary
+ * request on it. The body is checked for a gauge and a counter of the
+ * pool, and written to out_path (if not NULL) for a real parser. */
+static void
+check_metrics(const char *out_path)
+{
+	static struct rbuf rb;
+	struct response r;
+	int fd = dial();
+	bool ok = fd >= 0;
+	char *body = NULL;
+
+	rb.len = 0;
+	ok = ok &&
+	     send_str(fd, "GET /metrics HTTP/1.1\r\nHost: probe\r\n\r\n") &&
+	     read_response("metrics", fd, &rb, true, &r);
+	if (ok && (r.status != 200 || !r.prometheus)) {
+		fail("metrics", "status %d, %s", r.status,
+		     r.prometheus ? "" : "not Prometheus text");
+		ok = false;
+	}
+	while (ok && rb.len < r.content_length)
+		ok = fill(fd, &rb) > 0;
+	if (ok) {
+		body = strndup(rb.data, r.content_length);
+		consume(&rb, r.content_length);
+		if (body == NULL)
+			abort();
+		if (!strstr(body, "# --malloc") &&
+		    (!strstr(body, "# TYPE cbm_in_use gauge\n") ||
+		     !strstr(body, "# TYPE cbm_allocs_total counter\n") ||
+		     !strstr(body, "cbm_allocs_total{pool=\""))) {
+			fail("metrics",
+			     "no cbm_in_use gauge or cbm_allocs "
+			     "counter in: %.200s",
+			     body);
+			ok = false;
+		}
+	}
+	if (ok && out_path) {
+		FILE *f = fopen(out_path, "w");
+
+		if (f == NULL || fputs(body, f) < 0 || fclose(f) != 0) {
+			fail("metrics", "cannot write %s", out_path);
+			ok = false;
+		}
+	}
+	ok = ok &&
+	     send_str(fd, "HEAD /metrics HTTP/1.1\r\nHost: probe\r\n\r\n") &&
+	     expect_status("metrics", fd, &rb, true, 200) &&
+	     send_str(fd, GET) && expect_status("metrics", fd, &rb, false, 200);
+	if (fd >= 0)
+		close(fd);
+	else
+		fail("metrics", "connect: %s", strerror(errno));
+	free(body);
+	if (ok)
+		passed("metrics: GET and HEAD /metrics, then served on");
+}
+
+#define SLOWLORIS_MS 8000
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * n connections begin a request and never finish it, sending one more
+ * header line every 250 ms (so none is ever idle); meanwhile another
+ * client asks every 250 ms. It must get a 200 within SLOWLORIS_MS: the
+ * server must close the slow ones to give their buffers back.
+ */
+static void
+check_slowloris(int n)
+{
+	int *fds = calloc((size_t)n, sizeof(*fds));
+	long start = now_ms(), served_ms = -1;
+	int open = 0, closed = 0;
+	static struct rbuf rb;
+
+	if (fds == NULL)
+		abort();
+	for (int i = 0; i < n; i++) {
+		fds[i] = dial();
+		if (fds[i] < 0) {
+			fail("slowloris", "connect %d: %s", i, strerror(errno));
+			n = i;
+			break;
+		}
+		send_str(fds[i], "GET / HTTP/1.1\r\nHost: probe\r\n");
+		open++;
+	}
+	while (now_ms() - start < SLOWLORIS_MS && served_ms < 0) {
+		struct response r;
+		int fd;
+
+		sleep_ms(250);
+		for (int i = 0; i < n; i++)
+			if (fds[i] >= 0 && !send_str(fds[i], "X-Slow: 1\r\n")) {
+				close(fds[i]);
+				fds[i] = -1;
+				closed++;
+			}
+		fd = dial();
+		rb.len = 0;
+		if (fd >= 0 && send_str(fd, GET) &&
+		    read_response("slowloris", fd, &rb, false, &r) &&
+		    r.status == 200)
+			served_ms = now_ms() - start;
+		if (fd >= 0)
+			close(fd);
+	}
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	printf("probe: slowloris: %d slow connections, %d seen closed; "
+	       "another client served after %ld ms\n",
+	       open, closed, served_ms);
+	if (served_ms < 0)
+		fail("slowloris", "no 200 for another client in %d ms",
+		     SLOWLORIS_MS);
+	else
+		passed("slowloris: slow heads do not lock others out");
+	free(fds);
+}
+
 /* Read lines of the server's output into out (copied to stdout) until
  * one contains want or deadline_ms passes. */
 static bool
@@ -616,6 +795,7 @@ main(int argc, char **argv)
 {
 	const char *checks = "basic,faults";
 	const char *root = NULL;
+	const char *metrics_out = NULL;
 	bool expect_503 = false, expect_dry = false;
 	size_t big = 32768;
 	int conns = 64, slow = 100, out[2], status, i;
@@ -640,6 +820,8 @@ main(int argc, char **argv)
 			expect_503 = true;
 		else if (strcmp(argv[i], "--expect-dry") == 0)
 			expect_dry = true;
+		else if (strcmp(argv[i], "--metrics-out") == 0 && i + 1 < argc)
+			metrics_out = argv[++i];
 		else
 			break;
 	}
@@ -648,7 +830,8 @@ main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: %s [--checks LIST] [--connections N] "
 			"[--expect-503] [--expect-dry] [--big N] "
-			"[--slow N] [--root DIR] -- SERVER [ARGS...]\n",
+			"[--slow N] [--root DIR] [--metrics-out FILE] -- "
+			"SERVER [ARGS...]\n",
 			argv[0]);
 		return 2;
 	}
@@ -714,6 +897,10 @@ main(int argc, char **argv)
 		check_overload(conns, expect_503);
 	if (strstr(checks, "files"))
 		check_files(root);
+	if (strstr(checks, "metrics"))
+		check_metrics(metrics_out);
+	if (strstr(checks, "slowloris"))
+		check_slowloris(conns);
 
 	kill(pid, SIGTERM);
 	read_server(in, NULL, line, sizeof(line), log, sizeof(log));

@@ -180,6 +180,7 @@ report_served(struct server *s, FILE *out)
 		t.vanished += w->vanished;
 		t.dropped += w->dropped;
 		t.idle += w->idle;
+		t.slow += w->slow;
 		t.accept_errors += w->accept_errors;
 	}
 	fprintf(out, "served: connections=%" PRIu64 " ok=%" PRIu64,
@@ -188,8 +189,8 @@ report_served(struct server *s, FILE *out)
 		fprintf(out, " %d=%" PRIu64, error_statuses[k], t.errors[k]);
 	fprintf(out,
 		" vanished=%" PRIu64 " dropped=%" PRIu64 " idle=%" PRIu64
-		" accept_errors=%" PRIu64 "\n",
-		t.vanished, t.dropped, t.idle, t.accept_errors);
+		" slow=%" PRIu64 " accept_errors=%" PRIu64 "\n",
+		t.vanished, t.dropped, t.idle, t.slow, t.accept_errors);
 }
 
 int

@@ -36,6 +36,7 @@ struct served {
 	uint64_t dropped;     /* closed by us mid-response (send failed,
 				 or no buffer for the rest of it) */
 	uint64_t idle;	      /* closed after --idle-timeout */
+	uint64_t slow;	      /* closed after --header-timeout */
 	uint64_t accept_errors;
 };
 

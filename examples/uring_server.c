@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "metrics.h"
 #include "pbuf.h"
 #include "server.h"
 
@@ -361,9 +362,23 @@ process(struct ur_worker *w, struct uconn *c)
 				return;
 			}
 		}
-		if (tx_len + len > b->size)
-			break; /* the rest after this send */
-		memcpy(tx + tx_len, w->resp->data, len);
+		if (req.metrics) {
+			/* GET /metrics: the pool's statistics, written where
+			 * the answer goes. */
+			len = metrics_response(b, req.head, tx + tx_len,
+					       b->size - tx_len);
+			if (len == 0 && tx_len > 0)
+				break; /* the rest after this send */
+			if (len == 0) {
+				bufs_put(b, tx);
+				answer_error(w, c, 500);
+				return;
+			}
+		} else {
+			if (tx_len + len > b->size)
+				break; /* the rest after this send */
+			memcpy(tx + tx_len, w->resp->data, len);
+		}
 		tx_len += len;
 		w->base.served.requests++;
 		c->rx_len -= req.length;

@@ -359,7 +359,8 @@ CBM_API int cbm_pool_stats(const cbm_pool *pool, cbm_stats *out);
  * rseq mode, two in portable mode); "P": the Prometheus text format, one
  * metric family per field, named cbm_FIELD with the label pool="NAME",
  * counters as counters (cbm_allocs_total) and levels as gauges
- * (cbm_in_use), and cbm_cache_fill{cache="N"}. write_cb NULL writes to
+ * (cbm_in_use), and cbm_cache_fill{cache="N"}; "c" with any of them leaves
+ * out the per-cache fill (O(CPUs) lines). write_cb NULL writes to
  * stderr. A NULL pool or an unknown letter in opts goes to the error
  * handler (CBM_ERR_BAD_ARG) and nothing is written. Cost: cbm_pool_stats
  * and O(CPUs); write_cb is called a few times per field, on the calling

@@ -9,6 +9,7 @@
  * declares, so a field without a row fails the tests.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -148,12 +149,15 @@ quoted(char *dst, size_t n, const char *s)
 }
 
 static void
-print_text(struct out *o, const struct cbm_pool *pool, const cbm_stats *st)
+print_text(struct out *o, const struct cbm_pool *pool, const cbm_stats *st,
+	   bool per_cache)
 {
 	say(o, "cbm pool '%s'\n", pool->name);
 	for (size_t i = 0; i < NFIELDS; i++)
 		say(o, "  %-16s %20" PRIu64 "  %s\n", FIELDS[i].name,
 		    value_of(st, &FIELDS[i]), FIELDS[i].help);
+	if (!per_cache)
+		return;
 	say(o, "  %-16s", "cache fill");
 	for (unsigned i = 0; i < pool->caches.ncaches; i++)
 		say(o, " %zu", cbm_cache_count(cbm_cache_at(&pool->caches, i)));
@@ -161,7 +165,8 @@ print_text(struct out *o, const struct cbm_pool *pool, const cbm_stats *st)
 }
 
 static void
-print_json(struct out *o, const struct cbm_pool *pool, const cbm_stats *st)
+print_json(struct out *o, const struct cbm_pool *pool, const cbm_stats *st,
+	   bool per_cache)
 {
 	char name[4 * CBM_NAME_MAX];
 
@@ -170,6 +175,10 @@ print_json(struct out *o, const struct cbm_pool *pool, const cbm_stats *st)
 	for (size_t i = 0; i < NFIELDS; i++)
 		say(o, ",\"%s\":%" PRIu64, FIELDS[i].name,
 		    value_of(st, &FIELDS[i]));
+	if (!per_cache) {
+		say(o, "}\n");
+		return;
+	}
 	/* Per cache: one per CPU in rseq mode, two in portable mode. */
 	say(o, ",\"cache_fill\":[");
 	for (unsigned i = 0; i < pool->caches.ncaches; i++)
@@ -180,7 +189,7 @@ print_json(struct out *o, const struct cbm_pool *pool, const cbm_stats *st)
 
 static void
 print_prometheus(struct out *o, const struct cbm_pool *pool,
-		 const cbm_stats *st)
+		 const cbm_stats *st, bool per_cache)
 {
 	char name[4 * CBM_NAME_MAX];
 
@@ -195,6 +204,8 @@ print_prometheus(struct out *o, const struct cbm_pool *pool,
 		say(o, "cbm_%s%s{pool=\"%s\"} %" PRIu64 "\n", f->name, suffix,
 		    name, value_of(st, f));
 	}
+	if (!per_cache)
+		return;
 	say(o, "# HELP cbm_cache_fill buffers in each per-CPU cache\n");
 	say(o, "# TYPE cbm_cache_fill gauge\n");
 	for (unsigned i = 0; i < pool->caches.ncaches; i++)
@@ -209,6 +220,7 @@ cbm_pool_stats_print(const cbm_pool *pool,
 {
 	struct out o = {write_cb ? write_cb : to_stderr, cbopaque};
 	char format = 't';
+	bool per_cache = true;
 	cbm_stats st;
 
 	if (pool == NULL) {
@@ -217,10 +229,15 @@ cbm_pool_stats_print(const cbm_pool *pool,
 		return;
 	}
 	for (const char *c = opts ? opts : ""; *c != '\0'; c++) {
+		if (*c == 'c') {
+			per_cache = false;
+			continue;
+		}
 		if (*c != 'J' && *c != 'P') {
 			cbm_report(pool, CBM_ERR_BAD_ARG, NULL,
 				   "cbm_pool_stats_print: unknown option '%c' "
-				   "(J: JSON, P: Prometheus)",
+				   "(J: JSON, P: Prometheus, c: no per-cache "
+				   "fill)",
 				   *c);
 			return;
 		}
@@ -228,9 +245,9 @@ cbm_pool_stats_print(const cbm_pool *pool,
 	}
 	cbm_pool_stats(pool, &st);
 	if (format == 'J')
-		print_json(&o, pool, &st);
+		print_json(&o, pool, &st, per_cache);
 	else if (format == 'P')
-		print_prometheus(&o, pool, &st);
+		print_prometheus(&o, pool, &st, per_cache);
 	else
-		print_text(&o, pool, &st);
+		print_text(&o, pool, &st, per_cache);
 }

@@ -28,8 +28,12 @@
  * base; a buffer handed out is a chunk of it (stride bytes: a debug pool's
  * guard zone is the library's, inside the chunk), a buffer given back is
  * freed from it (a second give-back is then memcheck's "illegal memory pool
- * address", in any pool), and the pool's chunks go with it at destroy,
- * where cbm itself reports what is still held. Only memcheck: under
+ * address", in any pool), a chunk whose last pointer the application lost
+ * is "definitely lost" at exit, and the pool's chunks go with it at
+ * destroy, where cbm itself reports what is still held. Two copies of a
+ * buffer's address the library keeps can make a lost one "still reachable"
+ * instead: the pool's base address (the first buffer), and a per-CPU cache
+ * slot that it was last taken from, until another buffer takes the slot. Only memcheck: under
  * callgrind or cachegrind pools keep their fast paths, so that instruction
  * counts are of the code that ships. A client request costs about six
  * instructions outside valgrind, but these sit only behind cbm_watchers.

@@ -4,8 +4,9 @@
 # installed (built without any sanitizer, as a distribution ships it):
 # misuse.c's planted use after free and write after free, built with the
 # user's -fsanitize=address, are ASan reports; the same program, built
-# plainly and run under valgrind, gives memcheck errors for them. The
-# program without a bug passes under both, so the reports are the bugs'.
+# plainly and run under valgrind, gives memcheck errors for them and for a
+# buffer whose last pointer it lost. The program without a bug passes
+# under both, so the reports are the bugs'.
 #
 #   checkers.sh MESON SOURCE_ROOT [VALGRIND]
 set -eu
@@ -84,6 +85,9 @@ if [ -n "$valgrind" ]; then
 		$vg "$tmp/misuse" use-after-free
 	expect "memcheck write-after-free" "Invalid write of size 1" \
 		$vg "$tmp/misuse" write-after-free
+	expect "memcheck leak" "definitely lost in loss record" \
+		$vg --leak-check=full --errors-for-leak-kinds=definite \
+		"$tmp/misuse" leak
 else
 	echo "valgrind not found: memcheck checks skipped"
 fi

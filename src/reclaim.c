@@ -498,8 +498,10 @@ void
 cbm_reclaim_fork_child(void)
 {
 	unlock_all_caches();
-	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
+	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
 		cbm_transit_fork_child(&p->global.transit);
+		cbm_watch_fork_child(&p->blocks, cbm_pool_capacity(p));
+	}
 	/* The thread was not copied: the first retire (through the kick) or
 	 * barrier starts a new one; until then nothing waits on it (R3). */
 	R.running = false;

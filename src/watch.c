@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #ifdef CBM_HAVE_MEMCHECK
 #include <memcheck.h>
@@ -174,4 +175,29 @@ cbm_watch_drop(void *lo, size_t len)
 	if ((cbm_watchers & CBM_WATCH_MEMCHECK) && VALGRIND_MEMPOOL_EXISTS(lo))
 		VALGRIND_DESTROY_MEMPOOL(lo);
 #endif
+}
+
+/* What fork children keep, reachable from here for memcheck's leak check:
+ * one pointer to the start of each buffer of each pool at the fork. */
+struct kept {
+	struct kept *next;
+	void *bufs[];
+};
+
+static struct kept *kept_at_fork;
+
+void
+cbm_watch_fork_child(const struct cbm_blocks *blocks, uint64_t n)
+{
+	struct kept *k;
+
+	if (!(cbm_watchers & CBM_WATCH_MEMCHECK))
+		return;
+	k = malloc(sizeof(*k) + n * sizeof(k->bufs[0]));
+	if (k == NULL)
+		return; /* memcheck may then report them; nothing worse */
+	for (uint64_t i = 0; i < n; i++)
+		k->bufs[i] = cbm_blocks_ptr(blocks, (uint32_t)i);
+	k->next = kept_at_fork;
+	kept_at_fork = k;
 }

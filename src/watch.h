@@ -74,6 +74,16 @@ void cbm_watch_fresh(const struct cbm_blocks *blocks, void *buf, uint32_t n);
 /* Buffer buf leaves the pool for the application, or goes back to it. */
 void cbm_watch_leave(const struct cbm_blocks *blocks, void *buf);
 void cbm_watch_enter(const struct cbm_blocks *blocks, void *buf);
+/*
+ * A fork child's pool (reclaim.c's child handler, for each pool), of which
+ * n buffers exist. Buffers that the parent's other threads held are lost
+ * for good in the child (fork.c), and memcheck, which cannot tell them
+ * from the child's own, would report each as a leak of the child: so under
+ * memcheck the child keeps a reference to every buffer of the pool, and
+ * its pool buffers are not leak-checked. Nothing otherwise.
+ */
+void cbm_watch_fork_child(const struct cbm_blocks *blocks, uint64_t n);
+
 /* The arena, based at lo, is about to be unmapped (destroy, a create that
  * failed), of which [lo, lo + len) was used: leave no poisoned shadow and
  * no memory pool behind. */

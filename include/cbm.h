@@ -90,7 +90,8 @@ struct rcu_flavor_struct;
  * -fsanitize=address, each free buffer is poisoned, so a use after free is
  * reported at the access; under valgrind's memcheck, a buffer handed out is a
  * block of a memcheck memory pool, so a read or write after free is an
- * error, and so is a second free. Such pools leave their fast paths (as
+ * error, and so are a second free and a buffer whose last pointer was lost
+ * (except the pool's first buffer, whose address the pool keeps). Such pools leave their fast paths (as
  * debug pools do); other processes pay nothing. */
 #define CBM_POOL_DEBUG (1u << 0)
 /* Ask for huge pages for the arena: explicit 2 MiB pages if the system has

@@ -763,7 +763,7 @@ check_slowloris(int n)
 	for (int i = 0; i < n; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	printf("probe: slowloris: %d slow connections, %d seen closed; "
+	printf("probe: slowloris: %d slow connections (%d sends refused); "
 	       "another client served after %ld ms\n",
 	       open, closed, served_ms);
 	if (served_ms < 0)

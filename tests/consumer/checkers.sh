@@ -21,7 +21,10 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 "$meson" setup "$tmp/build" "$src" --prefix="$tmp/prefix" --libdir=lib \
 	-Dbuildtype=plain -Db_sanitize=none >"$tmp/setup.log" 2>&1 ||
 	{ cat "$tmp/setup.log"; exit 1; }
-ninja -C "$tmp/build" src/libcbm.so.0.1.0 src/libcbm.a >"$tmp/build.log" 2>&1 ||
+# The shared library's file carries the project's version.
+version=$(sed -n "s/^  version : '\(.*\)',\$/\1/p" "$src/meson.build")
+ninja -C "$tmp/build" "src/libcbm.so.$version" src/libcbm.a \
+	>"$tmp/build.log" 2>&1 ||
 	{ cat "$tmp/build.log"; exit 1; }
 "$meson" install -C "$tmp/build" --no-rebuild >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log"; exit 1; }

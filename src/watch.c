@@ -100,8 +100,12 @@ void
 cbm_watch_new_pool(const struct cbm_blocks *blocks)
 {
 #ifdef CBM_HAVE_MEMCHECK
+	/* is_zeroed: a buffer handed out reads as defined (what its last
+	 * holder left, or zeros), not as uninitialised: cbm_alloc's contents
+	 * are unspecified, not undefined, and programs (tests/test_elastic.c
+	 * among them) may look at them. */
 	if (cbm_watchers & CBM_WATCH_MEMCHECK)
-		VALGRIND_CREATE_MEMPOOL(blocks->base, 0, 0);
+		VALGRIND_CREATE_MEMPOOL(blocks->base, 0, 1);
 #else
 	(void)blocks;
 #endif

@@ -46,6 +46,13 @@
 extern "C" {
 #endif
 
+/* The version of this header: MAJOR.MINOR.PATCH, meson.build's project
+ * version (a consumer test keeps the two in step). cbm_version() gives the
+ * version of the library the program runs with. */
+#define CBM_VERSION_MAJOR 0
+#define CBM_VERSION_MINOR 1
+#define CBM_VERSION_PATCH 0
+
 #if defined(__GNUC__)
 #define CBM_API __attribute__((visibility("default")))
 /* A result that ignoring is a bug (a pool that was never made, buffers
@@ -181,6 +188,9 @@ typedef struct cbm_stats {
 	size_t in_use;	   /* held by the application */
 	uint64_t allocs;   /* buffers handed out, bulk included */
 	uint64_t frees;	   /* buffers given back by cbm_free* */
+	uint64_t retires;  /* buffers given back by cbm_retire, back in the
+	                      pool or not: allocs == frees + retires + in_use
+	                      whenever the fields are exact */
 	/* (a failed cbm_alloc_bulk counts what it took and put back in both) */
 	uint64_t alloc_failures;  /* cbm_alloc NULL or cbm_alloc_bulk -ENOMEM */
 	uint64_t depot_exchanges; /* magazines moved to or from the depot */
@@ -226,7 +236,7 @@ enum cbm_error {
 	CBM_ERR_OVERFLOW, /* debug pool: guard zone after buffer was written */
 	CBM_ERR_LEAK,	  /* destroy: buffers still held (ptr is NULL) */
 	CBM_ERR_BAD_ARG,  /* NULL pool, or NULL array with a count > 0 */
-	CBM_ERR_CORRUPT,  /* debug pool: the pool's own state is broken
+	CBM_ERR_CORRUPT	  /* debug pool: the pool's own state is broken
 	                        (a buffer about to be handed out twice) */
 };
 
@@ -471,6 +481,10 @@ CBM_API int cbm_region_index(const cbm_pool *pool, const void *buf);
 
 /* The pool's name, as given at creation, or "(unnamed)". Any thread. */
 CBM_API const char *cbm_pool_name(const cbm_pool *pool);
+
+/* The library's version, "MAJOR.MINOR.PATCH" (the CBM_VERSION_* of the
+ * header it was built with). O(1), any thread. */
+CBM_API const char *cbm_version(void);
 
 /*
  * Install the process-wide error handler; NULL restores the default. The

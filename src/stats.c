@@ -114,6 +114,7 @@ read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
 			   out->capacity);
 	out->allocs = t.allocs;
 	out->frees = t.frees;
+	out->retires = out->retired + out->reclaimed;
 	out->alloc_failures = cbm_load_relaxed_u64(&pool->alloc_failures);
 	out->depot_exchanges = t.depot_exchanges;
 	out->global_pops = t.global_pops;

@@ -29,6 +29,8 @@ main(void)
 	cbm_stats st;
 	struct iovec region;
 
+	if (strcmp(cbm_version(), "0.0.0") <= 0)
+		return fail("cbm_version says nothing");
 	if (cbm_pool_create(&cfg, &pool) != 0)
 		return fail("cbm_pool_create failed");
 	if (cbm_alloc_bulk(pool, bufs, CAPACITY) != 0)
@@ -56,12 +58,15 @@ main(void)
 	if (cbm_pool_stats(pool, &st) != 0)
 		return fail("cbm_pool_stats failed");
 	if (st.in_use != 0 || st.retired != 0 ||
-	    st.free + st.cached != CAPACITY || st.reclaimed != CAPACITY / 2)
+	    st.free + st.cached != CAPACITY || st.reclaimed != CAPACITY / 2 ||
+	    st.retires != CAPACITY / 2 ||
+	    st.allocs != st.frees + st.retires + st.in_use)
 		return fail("the pool does not add up");
 	if (cbm_pool_verify(pool) != 0)
 		return fail("cbm_pool_verify failed");
-	printf("consumer: %s pool of %zu x %zu bytes: ok\n",
-	       cbm_pool_name(pool), cbm_capacity(pool), cbm_block_size(pool));
+	printf("consumer: cbm %s, %s pool of %zu x %zu bytes: ok\n",
+	       cbm_version(), cbm_pool_name(pool), cbm_capacity(pool),
+	       cbm_block_size(pool));
 	cbm_pool_destroy(pool);
 	return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""The shared library exports exactly the functions cbm.h declares CBM_API.
+"""The shared library exports exactly the functions cbm.h declares CBM_API,
+each with a symbol version of src/cbm.map (CBM_MAJOR.MINOR).
 
     exports.py NM LIBCBM_SO CBM_H
 
@@ -33,21 +34,31 @@ def declared(header):
     return names
 
 
+VERSION = re.compile(r"CBM_\d+\.\d+")
+
+
 def exported(nm, lib):
+    """{name: (nm type, default version or None)}, and the version nodes."""
     out = subprocess.run([nm, "-D", "--defined-only", lib], check=True,
                          capture_output=True, text=True).stdout
     names = {}
+    nodes = set()
     for line in out.splitlines():
         fields = line.split()
-        if len(fields) == 3:
-            names[fields[2].split("@")[0]] = fields[1]
-    return names
+        if len(fields) != 3:
+            continue
+        name, _, version = fields[2].partition("@@")
+        if fields[1] == "A" and VERSION.fullmatch(name):
+            nodes.add(name)  # a version definition, not a symbol
+            continue
+        names[name] = (fields[1], version if version else None)
+    return names, nodes
 
 
 def main():
     nm, lib, header = sys.argv[1:4]
     api = declared(header)
-    syms = exported(nm, lib)
+    syms, nodes = exported(nm, lib)
     for s in LINKER_SYMBOLS:
         syms.pop(s, None)
     ok = True
@@ -56,7 +67,17 @@ def main():
         ok = False
     extra = sorted(set(syms) - api)
     missing = sorted(api - set(syms))
-    not_code = sorted(s for s in api & set(syms) if syms[s] not in {"T", "W", "i"})
+    not_code = sorted(s for s in api & set(syms)
+                      if syms[s][0] not in {"T", "W", "i"})
+    unversioned = sorted(s for s in api & set(syms)
+                         if syms[s][1] is None
+                         or not VERSION.fullmatch(syms[s][1]))
+    if not nodes:
+        print("exports: no CBM_ symbol version defined (src/cbm.map)")
+        ok = False
+    if unversioned:
+        print("exports: without a CBM_ symbol version:", " ".join(unversioned))
+        ok = False
     if extra:
         print("exports: exported but not in cbm.h:", " ".join(extra))
         ok = False
@@ -67,7 +88,8 @@ def main():
         print("exports: exported, but not as functions:", " ".join(not_code))
         ok = False
     if ok:
-        print(f"exports: the {len(api)} functions of cbm.h, nothing else")
+        print(f"exports: the {len(api)} functions of cbm.h, nothing else,"
+              f" versioned {' '.join(sorted(nodes))}")
     return 0 if ok else 1
 
 

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: MIT
 # cbm as a user gets it from `meson install`: configure the source tree into
 # a temporary build directory with a temporary prefix, build and install
-# only the library, then build consumer.c with pkg-config, once against the
-# shared library and once against the static one (which needs cbm.pc's
-# Requires.private and Libs.private), and run both. Cleans up after itself.
+# only the library, then build consumer.c with pkg-config, against the
+# shared library, against the static one (which needs cbm.pc's
+# Libs.private) and as a fully static program, and run all three. Checks
+# that pkg-config gives consumers cbm's include path alone. Cleans up after
+# itself.
 #
 #   installed.sh MESON SOURCE_ROOT
 set -eu
@@ -33,6 +35,14 @@ soname=$(readelf -d "$lib/libcbm.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 [ "$soname" = "libcbm.so.1" ] || { echo "SONAME is '$soname'"; exit 1; }
 
 export PKG_CONFIG_PATH="$lib/pkgconfig"
+# Consumers see cbm's include directory and nothing else (no ck or liburcu
+# flags: cbm.h needs neither), static link or not.
+for how in "" --static; do
+	# shellcheck disable=SC2086
+	cflags=$(echo $(pkg-config $how --cflags cbm))
+	[ "$cflags" = "-I$tmp/prefix/include" ] ||
+		{ echo "pkg-config $how --cflags cbm says '$cflags'"; exit 1; }
+done
 here=$(dirname "$0")
 warn="-std=c11 -Wall -Wextra -Wpedantic -Werror"
 
@@ -54,4 +64,17 @@ if readelf -d "$tmp/consumer-static" | grep -q 'NEEDED.*libcbm'; then
 	exit 1
 fi
 "$tmp/consumer-static"
-echo "installed: pkg-config builds against the shared and the static library"
+
+# Fully static: libcbm.a, liburcu's and ck's archives, static glibc;
+# exactly the line the README gives.
+# shellcheck disable=SC2046
+$cc $warn -static -o "$tmp/consumer-full-static" "$here/consumer.c" \
+	$(pkg-config --cflags --static --libs cbm)
+if readelf -d "$tmp/consumer-full-static" 2>/dev/null | grep -q NEEDED; then
+	echo "the fully static consumer still needs a shared library:"
+	readelf -d "$tmp/consumer-full-static" | grep NEEDED
+	exit 1
+fi
+"$tmp/consumer-full-static"
+echo "installed: pkg-config builds against the shared and the static" \
+	"library, and fully static"

@@ -42,6 +42,7 @@ SOURCES = {
     "freelist.c": "istack.h",
     "istack.c": "istack.h",
     "alloc.c": "pool.h",
+    "version.c": "pool.h",
     "plant.c": "plant.h",
     "regions.c": "pool.h",
 }

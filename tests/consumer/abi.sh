@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The ABI of the built libcbm.so against the dump of the last release kept
-# in the tree (abi/libcbm.so.0.abi), with abidiff (abigail-tools): a
+# The ABI of the built libcbm.so against the dump of the last release of
+# its SONAME kept in the tree (abi/libcbm.so.N.abi), with abidiff (abigail-tools): a
 # function removed or changed, a type of cbm.h changed in size or layout, a
 # symbol version or the SONAME changed, all fail. Functions added are no
 # break and pass. A deliberate break is a new SONAME and a new dump: see
@@ -17,6 +17,11 @@ abidiff=$1
 dump=$2
 lib=$3
 suppr=$4
+[ -f "$dump" ] || {
+	echo "abi: no dump $dump for this SONAME; after a deliberate SONAME"
+	echo "abi: bump, write it with ./dev abi-dump (abi/README.md)"
+	exit 1
+}
 status=0
 "$abidiff" --exported-interfaces-only --no-added-syms --suppressions "$suppr" \
 	"$dump" "$lib" || status=$?

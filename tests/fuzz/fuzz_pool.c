@@ -2,9 +2,9 @@
 /*
  * libFuzzer harness 1: the API from one thread, against a model.
  *
- * The bytes make a pool configuration, valid or not, and then a program of
- * calls: alloc, free, bulk alloc and free, retire, barrier, trim, stats,
- * verify, and misuse (a foreign pointer, a pointer inside a buffer, a
+ * The bytes make a pool configuration, valid or not, fixed or elastic, and
+ * then a program of calls: alloc, free, bulk alloc and free, retire,
+ * barrier, trim, release, stats, verify, and misuse (a foreign pointer, a pointer inside a buffer, a
  * double free and a write past the end in a debug pool, NULL arguments),
  * with an error handler that records each report. The model is what the
  * application holds, and checks:
@@ -13,13 +13,15 @@
  *     cbm_block_size() bytes, and keeps what the application wrote in it
  *     (a pattern unique to each hand-out, checked when it goes back);
  *   - NULL (ENOMEM) and -ENOMEM only when the model allows: with one
- *     thread, capacity means capacity, so an allocation fails only when
- *     the buffers held, dropped as damaged and retired since the last
- *     barrier leave none; and it never succeeds beyond capacity;
+ *     thread, capacity means capacity (an elastic pool's ceiling), so an
+ *     allocation fails only when the buffers held, dropped as damaged and
+ *     retired since the last barrier leave none; and it never succeeds
+ *     beyond the ceiling;
  *   - each misuse is reported once, with its code, and nothing else is;
  *   - stats add up to the model (in_use, retires, alloc_failures, the
- *     conservation sum, nothing cached after a trim, nothing retired after
- *     a barrier), and verify passes;
+ *     conservation sum, the capacity between the initial one and the
+ *     ceiling and never shrinking, nothing cached after a trim, nothing
+ *     retired after a barrier), and verify passes;
  *   - destroy reports one leak exactly when buffers are still out.
  */
 #include <cbm.h>
@@ -81,7 +83,9 @@ struct held {
 
 struct model {
 	cbm_pool *pool;
-	size_t capacity, usable, align;
+	size_t capacity; /* the ceiling: max_capacity, or capacity if fixed */
+	size_t grown;	 /* the capacity last seen: it never shrinks */
+	size_t usable, align;
 	bool debug;
 	struct held held[MAX_HELD];
 	size_t nheld;
@@ -187,11 +191,19 @@ check_stats(struct model *m, const char *after)
 	size_t out = m->nheld + m->dropped;
 
 	FUZZ_CHECK(cbm_pool_stats(m->pool, &st) == 0, "stats failed");
-	FUZZ_CHECK(st.capacity == m->capacity && st.block_size == m->usable,
-		   "%s: stats capacity %zu block %zu", after, st.capacity,
+	FUZZ_CHECK(st.max_capacity == m->capacity && st.capacity >= m->grown &&
+			   st.capacity <= m->capacity &&
+			   st.capacity == cbm_capacity(m->pool) &&
+			   st.block_size == m->usable,
+		   "%s: stats capacity %zu (was %zu) of at most %zu (model "
+		   "%zu), block %zu",
+		   after, st.capacity, m->grown, st.max_capacity, m->capacity,
 		   st.block_size);
+	m->grown = st.capacity;
 	FUZZ_CHECK(st.in_use == out, "%s: in_use %zu, the model holds %zu",
 		   after, st.in_use, out);
+	FUZZ_CHECK(st.grows <= st.capacity, "%s: %llu grows to %zu buffers",
+		   after, (unsigned long long)st.grows, st.capacity);
 	FUZZ_CHECK(st.free + st.cached + st.retired + st.in_use == st.capacity,
 		   "%s: free %zu + cached %zu + retired %zu + in_use %zu != "
 		   "capacity %zu",
@@ -308,6 +320,35 @@ pick_config(struct fuzz_bytes *b, cbm_pool_config *cfg, char *name,
 	default:
 		cfg->idle_trim_ms = 0;
 	}
+	switch (fuzz_u8(b) % 8) {
+	case 0:
+		cfg->max_capacity = cfg->capacity + fuzz_u8(b);
+		break;
+	case 1:
+		cfg->max_capacity = cfg->capacity + fuzz_u16(b) % 4096;
+		break;
+	case 2:
+		cfg->max_capacity = fuzz_u8(b); /* maybe below capacity */
+		break;
+	case 3:
+		cfg->max_capacity = 0xffffffffu - fuzz_u8(b) % 2;
+		break;
+	default:
+		cfg->max_capacity = 0; /* fixed */
+	}
+	switch (fuzz_u8(b) % 6) {
+	case 0:
+		cfg->release_ms = 1 + fuzz_u8(b) % 9; /* below 10: refused */
+		break;
+	case 1:
+		cfg->release_ms = CBM_RELEASE_OFF;
+		break;
+	case 2:
+		cfg->release_ms = 10 + fuzz_u8(b) % 40;
+		break;
+	default:
+		cfg->release_ms = 0;
+	}
 	if (fuzz_u8(b) & 1) {
 		size_t n = fuzz_u8(b) % name_len;
 
@@ -320,34 +361,36 @@ pick_config(struct fuzz_bytes *b, cbm_pool_config *cfg, char *name,
 
 /* What cbm_pool_create must return for cfg, per cbm.h: a set of allowed
  * results (a configuration may be wrong in two ways). *bytes is the arena
- * it would take (before a debug pool's guard zones), SIZE_MAX when that
- * overflows. */
+ * its ceiling would take (before a debug pool's guard zones), SIZE_MAX
+ * when that overflows. */
 enum { ALLOW_OK = 1, ALLOW_EINVAL = 2, ALLOW_EOVERFLOW = 4, ALLOW_ENOMEM = 8 };
 
 static unsigned
 expected_create(const cbm_pool_config *cfg, size_t *bytes)
 {
 	size_t align = cfg->align ? cfg->align : 64, stride;
+	size_t ceiling = cfg->max_capacity ? cfg->max_capacity : cfg->capacity;
 	unsigned bad = 0;
 
 	*bytes = SIZE_MAX;
-	if (cfg->block_size == 0 || cfg->capacity == 0 ||
+	if (cfg->block_size == 0 || ceiling == 0 ||
+	    (cfg->max_capacity != 0 && cfg->max_capacity < cfg->capacity) ||
 	    (align & (align - 1)) != 0 || align > ((size_t)1 << 30) ||
 	    cfg->magazine_size > 4096 ||
 	    (cfg->flags & ~(unsigned)(CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES)) ||
-	    (cfg->idle_trim_ms != 0 && cfg->idle_trim_ms < 10))
+	    (cfg->idle_trim_ms != 0 && cfg->idle_trim_ms < 10) ||
+	    (cfg->release_ms != 0 && cfg->release_ms < 10))
 		bad |= ALLOW_EINVAL;
-	if (cfg->capacity >= 0xffffffffu)
+	if (cfg->capacity >= 0xffffffffu || cfg->max_capacity >= 0xffffffffu)
 		return bad | ALLOW_EOVERFLOW;
-	if (cfg->block_size == 0 || cfg->capacity == 0 ||
-	    (align & (align - 1)) != 0)
+	if (bad & ALLOW_EINVAL)
 		return bad;
 	if (cfg->block_size > SIZE_MAX - (align - 1))
 		return bad | ALLOW_EOVERFLOW;
 	stride = (cfg->block_size + align - 1) & ~(align - 1);
-	if (cfg->capacity > SIZE_MAX / stride)
+	if (ceiling > SIZE_MAX / stride)
 		return bad | ALLOW_EOVERFLOW;
-	*bytes = cfg->capacity * stride;
+	*bytes = ceiling * stride;
 	if (bad)
 		return bad;
 	/* A debug pool's guard zone may be what overflows; any pool may not
@@ -498,6 +541,16 @@ do_trim(struct model *m)
 }
 
 static void
+do_release(struct model *m)
+{
+	long given = cbm_pool_release(m->pool);
+
+	expect_quiet("release");
+	FUZZ_CHECK(given >= 0, "release: %ld", given);
+	check_stats(m, "release");
+}
+
+static void
 do_verify(struct model *m)
 {
 	int rc = cbm_pool_verify(m->pool);
@@ -590,11 +643,15 @@ do_misuse(struct model *m, struct fuzz_bytes *b)
 		expect_report(CBM_ERR_BAD_ARG, "trim(NULL)");
 		FUZZ_CHECK(cbm_pool_verify(NULL) == -EINVAL, "verify(NULL)");
 		expect_report(CBM_ERR_BAD_ARG, "verify(NULL)");
+		FUZZ_CHECK(cbm_pool_release(NULL) == -EINVAL, "release(NULL)");
+		expect_report(CBM_ERR_BAD_ARG, "release(NULL)");
 		break;
 	default:
 		cbm_retire(NULL, elsewhere);
 		expect_report(CBM_ERR_BAD_ARG, "retire(NULL pool)");
-		FUZZ_CHECK(cbm_block_size(NULL) == 0 && cbm_capacity(NULL) == 0,
+		FUZZ_CHECK(cbm_block_size(NULL) == 0 &&
+				   cbm_capacity(NULL) == 0 &&
+				   cbm_max_capacity(NULL) == 0,
 			   "queries of a NULL pool");
 		expect_quiet("queries of a NULL pool");
 		break;
@@ -635,12 +692,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   cfg.flags, cfg.idle_trim_ms, rc, allowed);
 	if (rc != 0)
 		return 0;
-	m->capacity = cbm_capacity(m->pool);
+	m->capacity = cbm_max_capacity(m->pool);
+	m->grown = cbm_capacity(m->pool);
 	m->usable = cbm_block_size(m->pool);
 	m->align = cfg.align ? cfg.align : 64;
 	m->debug = (cfg.flags & CBM_POOL_DEBUG) != 0;
-	FUZZ_CHECK(m->capacity == cfg.capacity, "capacity %zu, asked %zu",
-		   m->capacity, cfg.capacity);
+	FUZZ_CHECK(m->grown == cfg.capacity &&
+			   m->capacity == (cfg.max_capacity ? cfg.max_capacity
+							    : cfg.capacity),
+		   "capacity %zu and ceiling %zu, asked %zu and %zu", m->grown,
+		   m->capacity, cfg.capacity, cfg.max_capacity);
 	FUZZ_CHECK(m->usable >= cfg.block_size && m->usable % m->align == 0 &&
 			   m->usable - cfg.block_size < m->align,
 		   "block_size %zu for %zu aligned %zu", m->usable,
@@ -685,7 +746,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_stats(m, "stats");
 			break;
 		case 12:
-			do_verify(m);
+			if (fuzz_u8(&b) & 1)
+				do_verify(m);
+			else
+				do_release(m);
 			break;
 		default:
 			do_misuse(m, &b);

@@ -48,6 +48,7 @@ static const struct field FIELDS[] = {
 	FIELD(in_use, GAUGE, "buffers held by the application"),
 	FIELD(allocs, COUNTER, "buffers handed out, bulk included"),
 	FIELD(frees, COUNTER, "buffers given back by cbm_free and bulk"),
+	FIELD(retires, COUNTER, "buffers given back by cbm_retire"),
 	FIELD(alloc_failures, COUNTER,
 	      "cbm_alloc NULL or cbm_alloc_bulk -ENOMEM"),
 	FIELD(depot_exchanges, COUNTER, "magazines moved to or from the depot"),

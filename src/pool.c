@@ -64,7 +64,9 @@ default_magazine(size_t capacity, unsigned ncaches)
 
 struct geometry {
 	size_t align, block_size, stride, arena_bytes, nmags, cache_bytes;
-	size_t max; /* the ceiling: capacity for a fixed pool */
+	size_t max;	/* the ceiling: capacity for a fixed pool */
+	size_t reserve; /* buffers the reservations hold: max, but see
+			   check_config */
 	uint32_t mag_size;
 	unsigned ncpus, caches_per_cpu, ncaches, mode;
 	unsigned idle_trim_ms, release_ms;
@@ -106,9 +108,17 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 			return -EOVERFLOW;
 		g->stride = guard_end;
 	}
-	if (g->max > SIZE_MAX / g->stride)
+	/* A planted grow-past-ceiling takes the frontier past max (by at most
+	 * a run per racing grower, frontier.c): room for that, so that the
+	 * overshoot is reported by the checks rather than a fault in memory
+	 * never reserved. Every other build reserves exactly max. */
+	g->reserve = g->max;
+	if (CBM_PLANTED(CBM_PLANT_GROW_PAST_CEILING))
+		g->reserve = g->max + (g->max < CBM_NIL / 4 ? g->max : 0) +
+			     64 * MAX_MAGAZINE;
+	if (g->reserve > SIZE_MAX / g->stride)
 		return -EOVERFLOW;
-	g->arena_bytes = g->max * g->stride;
+	g->arena_bytes = g->reserve * g->stride;
 	n = get_nprocs_conf();
 	g->ncpus = n > 0 ? (unsigned)n : 1;
 	g->mode = cbm_percpu_mode_default();
@@ -136,7 +146,7 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 static void
 free_pool_memory(struct cbm_pool *pool)
 {
-	uint64_t max = pool->blocks.max;
+	uint64_t max = pool->reserved;
 
 	if (pool->arena.map != NULL)
 		cbm_san_clear(
@@ -164,6 +174,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 
 	if (cfg == NULL || out == NULL)
 		return -EINVAL;
+	cbm_plant_init();
 	/* CBM_DEBUG in the environment makes every pool a debug pool. */
 	debug_depth = cbm_debug_env();
 	if (debug_depth != 0) {
@@ -184,17 +195,18 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	 * arena is, and touched as buffers first come into use: create is
 	 * O(1) whatever the ceiling (frontier.h). */
 	pool->blocks.max = g.max;
+	pool->reserved = g.reserve;
 	pool->map.caches =
 		aligned_alloc(CBM_CACHELINE, g.ncaches * g.cache_bytes);
-	pool->links = cbm_reserve(g.max * sizeof(*pool->links));
-	cbm_plant_init();
+	pool->links = cbm_reserve(g.reserve * sizeof(*pool->links));
 	if (cfg->flags & CBM_POOL_DEBUG)
 		pool->debug.state =
-			cbm_reserve(g.max * sizeof(*pool->debug.state));
+			cbm_reserve(g.reserve * sizeof(*pool->debug.state));
 	if (pool->map.caches == NULL || pool->links == NULL ||
 	    ((cfg->flags & CBM_POOL_DEBUG) &&
 	     (pool->debug.state == NULL ||
-	      cbm_debug_keep_sites(&pool->debug, g.max, debug_depth) != 0)) ||
+	      cbm_debug_keep_sites(&pool->debug, g.reserve, debug_depth) !=
+		      0)) ||
 	    cbm_arena_map(&pool->arena, g.arena_bytes, g.align,
 			  cfg->flags & CBM_POOL_HUGEPAGES, g.elastic) != 0) {
 		free_pool_memory(pool);
@@ -209,7 +221,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	if (CBM_PLANTED(CBM_PLANT_LINKS_IN_BUFFERS) &&
 	    g.stride == sizeof(*pool->links)) {
 		/* links[i] is then the first word of buffer i. */
-		cbm_unreserve(pool->links, g.max * sizeof(*pool->links));
+		cbm_unreserve(pool->links, g.reserve * sizeof(*pool->links));
 		pool->links = (cbm_atomic_u32 *)(void *)pool->base;
 	}
 	/* The global tier: capacity buffers exist, on the frontier; none is

@@ -60,7 +60,8 @@ struct cbm_pool {
 	cbm_atomic_u64 trims;
 
 	/* Cold. */
-	size_t arena_bytes; /* max * stride: the reservation */
+	size_t arena_bytes; /* reserved * stride: the reservation */
+	size_t reserved;    /* buffers the reservations hold (pool.c) */
 	size_t block_size;  /* usable bytes per buffer */
 	size_t fixed_bytes; /* bookkeeping that does not grow: the pool, the
 			       caches */

@@ -52,9 +52,10 @@ metrics_response(const struct bufs *b, bool head_only, char *dst, size_t room)
 		return 0;
 	s.dst = dst + RESPONSE_HEAD_MAX;
 	s.room = room - RESPONSE_HEAD_MAX;
-	/* Many CPUs' cache lines may not fit a small buffer: the families
-	 * of the pool's counters and gauges matter most. */
-	if (!body(b, &s, "P") && !body(b, &s, "Pc"))
+	/* Many CPUs' cache lines may not fit a small buffer, nor the HELP
+	 * lines: the families of the pool's counters and gauges matter
+	 * most. */
+	if (!body(b, &s, "P") && !body(b, &s, "Pc") && !body(b, &s, "Pch"))
 		return 0;
 	n = snprintf(head, sizeof(head),
 		     "HTTP/1.1 200 OK\r\n"

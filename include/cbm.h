@@ -371,7 +371,8 @@ CBM_API int cbm_pool_stats(const cbm_pool *pool, cbm_stats *out);
  * metric family per field, named cbm_FIELD with the label pool="NAME",
  * counters as counters (cbm_allocs_total) and levels as gauges
  * (cbm_in_use), and cbm_cache_fill{cache="N"}; "c" with any of them leaves
- * out the per-cache fill (O(CPUs) lines). write_cb NULL writes to
+ * out the per-cache fill (O(CPUs) lines), "h" with "P" the HELP lines
+ * (about half the bytes: what a reply that must fit one buffer needs). write_cb NULL writes to
  * stderr. A NULL pool or an unknown letter in opts goes to the error
  * handler (CBM_ERR_BAD_ARG) and nothing is written. Cost: cbm_pool_stats
  * and O(CPUs); write_cb is called a few times per field, on the calling

@@ -190,7 +190,7 @@ print_json(struct out *o, const struct cbm_pool *pool, const cbm_stats *st,
 
 static void
 print_prometheus(struct out *o, const struct cbm_pool *pool,
-		 const cbm_stats *st, bool per_cache)
+		 const cbm_stats *st, bool per_cache, bool help)
 {
 	char name[4 * CBM_NAME_MAX];
 
@@ -199,7 +199,9 @@ print_prometheus(struct out *o, const struct cbm_pool *pool,
 		const struct field *f = &FIELDS[i];
 		const char *suffix = f->kind == COUNTER ? "_total" : "";
 
-		say(o, "# HELP cbm_%s%s %s\n", f->name, suffix, f->help);
+		if (help)
+			say(o, "# HELP cbm_%s%s %s\n", f->name, suffix,
+			    f->help);
 		say(o, "# TYPE cbm_%s%s %s\n", f->name, suffix,
 		    f->kind == COUNTER ? "counter" : "gauge");
 		say(o, "cbm_%s%s{pool=\"%s\"} %" PRIu64 "\n", f->name, suffix,
@@ -207,7 +209,8 @@ print_prometheus(struct out *o, const struct cbm_pool *pool,
 	}
 	if (!per_cache)
 		return;
-	say(o, "# HELP cbm_cache_fill buffers in each per-CPU cache\n");
+	if (help)
+		say(o, "# HELP cbm_cache_fill buffers in each per-CPU cache\n");
 	say(o, "# TYPE cbm_cache_fill gauge\n");
 	for (unsigned i = 0; i < pool->caches.ncaches; i++)
 		say(o, "cbm_cache_fill{pool=\"%s\",cache=\"%u\"} %zu\n", name,
@@ -221,7 +224,7 @@ cbm_pool_stats_print(const cbm_pool *pool,
 {
 	struct out o = {write_cb ? write_cb : to_stderr, cbopaque};
 	char format = 't';
-	bool per_cache = true;
+	bool per_cache = true, help = true;
 	cbm_stats st;
 
 	if (pool == NULL) {
@@ -234,11 +237,15 @@ cbm_pool_stats_print(const cbm_pool *pool,
 			per_cache = false;
 			continue;
 		}
+		if (*c == 'h') {
+			help = false;
+			continue;
+		}
 		if (*c != 'J' && *c != 'P') {
 			cbm_report(pool, CBM_ERR_BAD_ARG, NULL,
 				   "cbm_pool_stats_print: unknown option '%c' "
 				   "(J: JSON, P: Prometheus, c: no per-cache "
-				   "fill)",
+				   "fill, h: no Prometheus HELP lines)",
 				   *c);
 			return;
 		}
@@ -248,7 +255,7 @@ cbm_pool_stats_print(const cbm_pool *pool,
 	if (format == 'J')
 		print_json(&o, pool, &st, per_cache);
 	else if (format == 'P')
-		print_prometheus(&o, pool, &st, per_cache);
+		print_prometheus(&o, pool, &st, per_cache, help);
 	else
 		print_text(&o, pool, &st, per_cache);
 }

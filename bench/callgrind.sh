@@ -1,19 +1,24 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Instructions per alloc+free pair for cbm and each peer, counted by
-# callgrind: a number that machine noise cannot move.
+# Instructions per call for cbm and each peer, counted by callgrind: a
+# number that machine noise cannot move.
 #
 #   bench/callgrind.sh BUILD_DIR OUT_DIR [PAIRS]        PAIRS: 1000000
 #
 # CALLGRIND_PEERS and CALLGRIND_SIZES (space-separated) narrow the runs.
 #
 # Method. Each peer has a driver, BUILD_DIR/bench/pairs_PEER (pairs.cc). It
-# creates a pool, runs 100000 pairs in warm_pairs() so that every first-use
-# path is behind it, then PAIRS pairs in measured_pairs(). Callgrind runs
-# with --toggle-collect=measured_pairs: it counts the instructions executed
-# inside that function and everything it calls, the loop included, and
-# nothing else (a run with PAIRS=0 counts 3). Instructions per pair is that
-# count divided by PAIRS. Each peer runs at 64, 2048 and 65536 bytes.
+# creates a pool, warms every path it will run, then runs PAIRS alloc+free
+# pairs in measured_pairs(), PAIRS/32 rounds of a bulk alloc of 32 and a
+# bulk free of them in measured_bulk(), and the pairs' loop with no
+# allocator in it in measured_loop(). Callgrind runs with
+# --toggle-collect=measured_*: it counts the instructions executed inside
+# those functions and everything they call, and nothing else. Reported:
+#  - pair: (measured_pairs - measured_loop) / PAIRS, the pair without the
+#    driver's loop (the calls and their argument moves stay in);
+#  - bulk-32: measured_bulk / PAIRS, per buffer (its loop, once per 32
+#    buffers, stays in).
+# Each peer runs at 64, 2048 and 65536 bytes.
 #
 # cbm needs care: valgrind 3.19 does not implement rseq, so under it glibc
 # registers no rseq area and cbm falls back to portable mode, which asks
@@ -25,6 +30,8 @@
 # single-threaded driver writes CPU 0 into its own rseq area, standing in
 # for the kernel: the sequences then run exactly as natively, minus the
 # kernel's side (which executes only on preemption, migration or signal).
+# "cbm inline" rows are the same driver built with CBM_INLINE
+# (pairs_cbm_inline), where it is built.
 #
 # Writes OUT_DIR/callgrind.md (also printed) and the raw profiles under
 # OUT_DIR/callgrind/ (read them with callgrind_annotate).
@@ -43,39 +50,45 @@ fi
 # glibc would fill every buffer it hands out and takes back.
 unset MALLOC_PERTURB_ MALLOC_CHECK_
 mkdir -p "$out/callgrind"
-rm -f "$out/callgrind"/*.out
+rm -f "$out/callgrind"/*.out "$out/callgrind"/*.out.*
 table="$out/callgrind.md"
 status=0
 
-# Instructions in the profile $1, in total and inside sched_getcpu.
+# Instructions in the profile $1: measured_pairs, measured_bulk and
+# measured_loop with what they call, and sched_getcpu.
 counts() {
 	callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
 		awk '
 		function num(s) { gsub(",", "", s); return s + 0 }
-		/PROGRAM TOTALS/ { total = num($1) }
-		/:sched_getcpu( |$)/ { v = num($1); if (v > getcpu) getcpu = v }
-		END { printf "%d %d\n", total, getcpu }'
+		function top(name) { v = num($1); if (v > c[name]) c[name] = v }
+		/:measured_pairs( |$)/ { top("pairs") }
+		/:measured_bulk( |$)/ { top("bulk") }
+		/:measured_loop( |$)/ { top("loop") }
+		/:sched_getcpu( |$)/ { top("getcpu") }
+		END { printf "%d %d %d %d\n", c["pairs"], c["bulk"], c["loop"],
+			c["getcpu"] }'
 }
 
 {
-	echo "Instructions per alloc+free pair (callgrind, $pairs pairs after" \
-		"a warm-up; the driver's loop included). cbm rseq is its" \
+	echo "Instructions per alloc+free pair (pair: the driver's loop taken" \
+		"out) and per buffer of a bulk alloc+free of 32 (bulk-32)," \
+		"callgrind, $pairs pairs after a warm-up. cbm rseq is its" \
 		"default mode natively; cbm portable is what runs under" \
 		"valgrind, in brackets the part spent in sched_getcpu, which" \
 		"portable mode calls only because valgrind has no rseq."
 	echo
 	printf "| peer |"
-	for s in $sizes; do printf " %s B |" "$s"; done
+	for s in $sizes; do printf " %s B pair | %s B bulk-32 |" "$s" "$s"; done
 	printf "\n|---|"
-	for s in $sizes; do printf "%s" "---:|"; done
+	for s in $sizes; do printf "%s" "---:|---:|"; done
 	printf "\n"
 } >"$table"
 
-# cbm is counted in both its modes (see above).
+# cbm is counted in both its modes, and inline where built (see above).
 rows=""
 for p in $peers; do
 	case $p in
-	cbm) rows="$rows cbm:rseq cbm:portable" ;;
+	cbm) rows="$rows cbm:rseq cbm:portable cbm_inline:rseq cbm_inline:portable" ;;
 	*) rows="$rows $p:" ;;
 	esac
 done
@@ -88,24 +101,40 @@ for r in $rows; do
 		echo "callgrind: $p: not built (library missing?), skipped" >&2
 		continue
 	fi
-	row="| $p${mode:+ $mode} |"
+	name=$(echo "$p" | tr _ ' ')
+	row="| $name${mode:+ $mode} |"
 	for s in $sizes; do
 		prof="$out/callgrind/$p${mode:+-$mode}-$s.out"
 		rc=0
+		# A dump before the bulk rounds: sched_getcpu's count in the
+		# first part is the pairs' alone.
+		rm -f "$prof" "$prof".*
 		CBM_PERCPU=$mode \
-			valgrind --tool=callgrind --toggle-collect=measured_pairs \
+			valgrind --tool=callgrind --toggle-collect='measured_*' \
+			--dump-before=measured_bulk \
 			--callgrind-out-file="$prof" "$exe" "$s" "$pairs" \
 			>"$prof.log" 2>&1 || rc=$?
 		if [ "$rc" -ne 0 ]; then
 			echo "callgrind: $p at $s B: exit $rc (see $prof.log)" >&2
-			row="$row failed |"
+			row="$row failed | failed |"
 			status=1
 			continue
 		fi
-		set -- $(counts "$prof")
-		cell=$(awk -v t="$1" -v g="$2" -v n="$pairs" 'BEGIN {
-			printf "%.1f", t / n
-			if (g > 0) printf " (%.1f)", g / n }')
+		# The parts: pairs (and their sched_getcpu), then the rest.
+		set -- 0 0 0 0
+		for part in "$prof" "$prof".*; do
+			[ -f "$part" ] || continue
+			set -- $(counts "$part" | awk -v a="$1" -v b="$2" \
+				-v c="$3" -v d="$4" '{
+				if ($1 > 0) d = $4
+				print a + $1, b + $2, c + $3, d }')
+		done
+		cell=$(awk -v p="$1" -v b="$2" -v l="$3" -v g="$4" -v n="$pairs" \
+			'BEGIN {
+			bufs = int(n / 32) * 32
+			printf "%.1f", (p - l) / n
+			if (g > 0) printf " (%.1f)", g / n
+			printf " | %.1f", (bufs > 0 ? b / bufs : 0) }')
 		row="$row $cell |"
 	done
 	echo "$row" >>"$table"

@@ -60,7 +60,10 @@ struct peer_cbm {
 	 * (callgrind.sh). Only for this single-threaded driver, after the
 	 * last thread start (glibc checks the field when it starts one), and
 	 * only while its pool is never drained: nothing fences or restarts
-	 * these sequences.
+	 * these sequences. With CBM_PERCPU=portable the same write lets
+	 * portable mode read its CPU hint from the area, as it does natively
+	 * where glibc registered one (src/cpu.h), instead of calling
+	 * sched_getcpu.
 	 */
 	static void before_counting()
 	{
@@ -68,7 +71,8 @@ struct peer_cbm {
 		char *tp;
 
 		if (__rseq_size != 0 || mode == nullptr ||
-		    std::strcmp(mode, "rseq") != 0)
+		    (std::strcmp(mode, "rseq") != 0 &&
+		     std::strcmp(mode, "portable") != 0))
 			return;
 		__asm__("mov %%fs:0, %0" : "=r"(tp));
 		reinterpret_cast<struct rseq *>(tp + __rseq_offset)->cpu_id = 0;

@@ -62,6 +62,16 @@ extern "C" {
 #define CBM_API
 #define CBM_NODISCARD
 #endif
+/* The per-buffer calls: a position-independent caller calls them through
+ * its GOT entry, one instruction, rather than through a PLT stub, two. */
+#if defined(__has_attribute)
+#if __has_attribute(noplt)
+#define CBM_HOT_CALL __attribute__((noplt))
+#endif
+#endif
+#ifndef CBM_HOT_CALL
+#define CBM_HOT_CALL
+#endif
 /* cbm_alloc returns memory no other pointer reaches, to be given back with
  * cbm_free (gcc 11 and later then warn when it goes to free() instead). */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
@@ -104,6 +114,16 @@ struct rcu_flavor_struct;
 /* Ask for huge pages for the arena: explicit 2 MiB pages if the system has
  * them reserved, else transparent huge pages. Falls back silently. */
 #define CBM_POOL_HUGEPAGES (1u << 1)
+/* Buffers exactly the rounded block size apart. By default, in a fixed pool
+ * without background release, a stride that is a multiple of 1024 bytes (a
+ * 2 KiB or 64 KiB block; not 1 to 15 whole pages) gets one more cache line
+ * (or the alignment, if larger; not at 1024 or above), so that the first
+ * lines of consecutive buffers, where headers are read and written, spread
+ * over every cache set instead of falling into a few (src/colour.h). Costs
+ * at most 1/16 of the arena; cbm_pool_release then gives pages back in
+ * longer runs of free buffers. Elastic pools and pools with release_ms keep
+ * the exact stride, so that their memory goes back in small runs. */
+#define CBM_POOL_EXACT_STRIDE (1u << 8)
 
 /* idle_trim_ms value that never trims idle CPUs' caches. */
 #define CBM_IDLE_TRIM_OFF UINT_MAX
@@ -293,8 +313,8 @@ CBM_API void cbm_pool_destroy(cbm_pool *pool);
  * O(CPUs) per look, and it may wait for a thread preempted inside another
  * CPU's cache or in the middle of a move. Any thread.
  */
-CBM_API void cbm_free(cbm_pool *pool, void *buf);
-CBM_API void *cbm_alloc(cbm_pool *pool) CBM_ALLOCATOR(cbm_free, 2);
+CBM_API CBM_HOT_CALL void cbm_free(cbm_pool *pool, void *buf);
+CBM_API CBM_HOT_CALL void *cbm_alloc(cbm_pool *pool) CBM_ALLOCATOR(cbm_free, 2);
 
 /*
  * Give back a buffer obtained from this pool. NULL is a no-op. A pointer that
@@ -302,7 +322,7 @@ CBM_API void *cbm_alloc(cbm_pool *pool) CBM_ALLOCATOR(cbm_free, 2);
  * the pool. Cost: O(1), as cbm_alloc; never blocks. Any thread, not
  * necessarily the one that allocated the buffer.
  */
-CBM_API void cbm_free(cbm_pool *pool, void *buf);
+CBM_API CBM_HOT_CALL void cbm_free(cbm_pool *pool, void *buf);
 
 /*
  * Take n buffers into bufs[0..n-1], all or nothing. Returns 0, or -ENOMEM
@@ -315,14 +335,16 @@ CBM_API void cbm_free(cbm_pool *pool, void *buf);
  * n > 0. n == 0 returns 0. Cost: O(n), magazines are copied whole where they
  * can be. Any thread.
  */
-CBM_NODISCARD CBM_API int cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n);
+CBM_NODISCARD CBM_API CBM_HOT_CALL int cbm_alloc_bulk(cbm_pool *pool,
+						      void **bufs, size_t n);
 
 /*
  * Give back n buffers. Each bad pointer goes to the error handler and is
  * skipped; the others are given back. NULL entries are skipped. Cost: O(n).
  * Any thread.
  */
-CBM_API void cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n);
+CBM_API CBM_HOT_CALL void cbm_free_bulk(cbm_pool *pool, void *const *bufs,
+					size_t n);
 
 /*
  * Usable bytes per buffer: block_size rounded up to a multiple of align
@@ -495,6 +517,12 @@ CBM_API void cbm_set_error_handler(cbm_error_fn fn, void *arg);
 
 #ifdef __cplusplus
 }
+#endif
+
+/* Opt-in, before this header: #define CBM_INLINE 1 makes cbm_alloc,
+ * cbm_free and the bulk calls inline in the caller (cbm/inline.h). */
+#if defined(CBM_INLINE) && CBM_INLINE
+#include "cbm/inline.h"
 #endif
 
 #endif /* CBM_H */

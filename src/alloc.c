@@ -25,6 +25,7 @@
 
 #include "check.h"
 #include "dry.h"
+#include "fastpath.h"
 #include "global.h"
 #include "plant.h"
 #include "pool.h"
@@ -258,13 +259,15 @@ alloc_null_pool(void)
 	return NULL;
 }
 
-/* Portable mode's fast path: try the CPU's cache, pop. */
+/* Portable mode's path when the CPU's own cache is not to be had at once:
+ * sched_getcpu, the spare, a busy cache. */
 static CBM_NOINLINE void *
-alloc_portable(struct cbm_pool *pool)
+alloc_portable_other(struct cbm_pool *pool)
 {
 	uint64_t w;
-	struct cbm_cpu_cache *c = cbm_cache_lock_current(
-		&pool->map, pool->caches.cache_bytes, &w);
+	struct cbm_cpu_cache *c =
+		cbm_cache_lock_current(&pool->map, pool->caches.cpu_bytes,
+				       pool->caches.cache_bytes, &w);
 	void *buf;
 
 	if (cbm_likely(c != NULL)) {
@@ -278,32 +281,121 @@ alloc_portable(struct cbm_pool *pool)
 	return alloc_general(pool, 0, NULL);
 }
 
+/* Portable mode's fast path: the CPU's own cache, pop. Everything else
+ * (another cache, an empty one, pops about to wrap) out of line, so that
+ * this needs no stack frame. Inlined into the one entry that runs it
+ * (cbm_alloc or cbm_alloc_slow). */
+static inline void *
+alloc_portable(struct cbm_pool *pool)
+{
+	struct cbm_cpu_cache *c;
+	uint64_t w, next;
+	uint32_t n;
+	void *buf;
+
+	if (cbm_unlikely(!cbm_cache_lock_own(&pool->map, pool->caches.cpu_bytes,
+					     &c, &w)))
+		return alloc_portable_other(pool);
+	n = cbm_word_count(w);
+	/* count - 1, pops + 1 (a carry: they would wrap, a fold's work) */
+	if (cbm_unlikely(n == 0 ||
+			 __builtin_add_overflow(w, CBM_CACHE_POP - 1, &next))) {
+		cbm_cache_release(c, w);
+		return alloc_general(pool, 0, NULL);
+	}
+	buf = c->slots[n - 1]; /* before the release: P1 */
+	cbm_cache_release(c, next);
+	return buf;
+}
+
+/* Not rseq mode's fast path: portable's, or the general path. caller:
+ * the application's return address, what a debug pool keeps as the
+ * buffer's allocation site. */
+static inline void *
+alloc_not_rseq(struct cbm_pool *pool, int inline_result, void *caller)
+{
+	if (pool->fast == CBM_FAST_PORTABLE)
+		return alloc_portable(pool);
+	return alloc_general(pool, inline_result, caller);
+}
+
+#ifdef CBM_HAVE_RSEQ
+/* What fastpath_x86_64.c reads, where it reads it. */
+_Static_assert(
+	offsetof(struct cbm_pool, base) == CBM_OFF_POOL_BASE &&
+		offsetof(struct cbm_pool, stride_inv) ==
+			CBM_OFF_POOL_STRIDE_INV &&
+		offsetof(struct cbm_pool, map.fast) == CBM_OFF_POOL_FAST &&
+		offsetof(struct cbm_pool, map.rseq_offset) ==
+			CBM_OFF_POOL_RSEQ_OFFSET &&
+		offsetof(struct cbm_pool, map.slots) == CBM_OFF_POOL_SLOTS &&
+		offsetof(struct cbm_pool, capacity) == CBM_OFF_POOL_CAPACITY &&
+		offsetof(struct cbm_pool, stride_shift) ==
+			CBM_OFF_POOL_STRIDE_SHIFT,
+	"fastpath.h's offsets are the pool's");
+_Static_assert(sizeof(((struct cbm_pool *)0)->base) == 8 &&
+		       sizeof(((struct cbm_pool *)0)->stride_inv) == 8 &&
+		       sizeof(((struct cbm_pool *)0)->map.fast) == 8 &&
+		       sizeof(((struct cbm_pool *)0)->map.rseq_offset) == 8 &&
+		       sizeof(((struct cbm_pool *)0)->map.slots) == 4 &&
+		       sizeof(((struct cbm_pool *)0)->capacity) == 8 &&
+		       sizeof(((struct cbm_pool *)0)->stride_shift) == 1,
+	       "the fields are the sizes fastpath_x86_64.c reads");
+_Static_assert(CBM_OFF_POOL_TABLE ==
+		       CBM_POOL_FAST_AT + CBM_FAST_BEFORE * sizeof(void *),
+	       "fastpath.h's fast table is pool.h's");
+_Static_assert(offsetof(struct rseq, cpu_id) == CBM_OFF_RSEQ_CPU_ID &&
+		       offsetof(struct rseq, rseq_cs) == CBM_OFF_RSEQ_CS &&
+		       RSEQ_SIG == CBM_FAST_RSEQ_SIG,
+	       "fastpath.h's rseq ABI is the kernel's");
+_Static_assert(CBM_FAST_COUNT_MAX == CBM_CACHE_COUNT_MASK - 1 &&
+		       CBM_FAST_SLOTS == CBM_CACHE_SLOTS_OFFSET &&
+		       CBM_CACHE_POP - 1 == 0xffffffffu,
+	       "fastpath.h's word is percpu.h's");
+
+/* cbm/inline.h's layout 1 is this one. */
+_Static_assert(CBM_INLINE_LAYOUT == 1 &&
+		       CBM_INLINE_OFF_BASE == CBM_OFF_POOL_BASE &&
+		       CBM_INLINE_OFF_STRIDE_INV == CBM_OFF_POOL_STRIDE_INV &&
+		       CBM_INLINE_OFF_TABLE == CBM_OFF_POOL_TABLE &&
+		       CBM_INLINE_OFF_RSEQ == CBM_OFF_POOL_RSEQ_OFFSET &&
+		       CBM_INLINE_OFF_SLOTS == CBM_OFF_POOL_SLOTS &&
+		       CBM_INLINE_OFF_CAPACITY == CBM_OFF_POOL_CAPACITY &&
+		       CBM_INLINE_OFF_SHIFT == CBM_OFF_POOL_STRIDE_SHIFT &&
+		       CBM_INLINE_OFF_KEY ==
+			       offsetof(struct cbm_pool, inline_key) &&
+		       sizeof(((struct cbm_pool *)0)->inline_key) == 1 &&
+		       CBM_INLINE_CACHE_SLOTS == CBM_CACHE_SLOTS_OFFSET &&
+		       CBM_INLINE_COUNT_MAX == CBM_FAST_COUNT_MAX,
+	       "cbm/inline.h describes the pool");
+
+/* cbm_alloc is fastpath_x86_64.c; these are where it goes when its
+ * sequence cannot serve the call (fastpath.h). */
+void *
+cbm_alloc_slow(cbm_pool *pool)
+{
+	if (cbm_unlikely(pool == NULL))
+		return alloc_null_pool();
+	/* Reached by a jump from cbm_alloc: the return address is the
+	 * application's. */
+	return alloc_not_rseq(pool, CBM_RSEQ_SLOW, __builtin_return_address(0));
+}
+
+void *
+cbm_alloc_aborted(cbm_pool *pool)
+{
+	return alloc_not_rseq(pool, CBM_RSEQ_ABORTED,
+			      __builtin_return_address(0));
+}
+#else
 void *
 cbm_alloc(cbm_pool *pool)
 {
-	int r = 0;
-
 	if (cbm_unlikely(pool == NULL))
 		return alloc_null_pool();
-#ifdef CBM_HAVE_RSEQ
-	if (cbm_likely(pool->fast == CBM_FAST_RSEQ)) {
-		void *buf;
-
-		r = cbm_rseq_pop(&pool->map, &buf);
-		if (cbm_likely(r == CBM_RSEQ_DONE))
-			return buf;
-	}
-#endif
-	/* Not rseq's fast path: portable's, or the general path. The word
-	 * is read again (it never changes after create) rather than reused
-	 * from the compare above: gcc would keep it in a register, one more
-	 * instruction on the rseq path (callgrind, bench/callgrind.sh). */
-	if (*(const volatile uint32_t *)&pool->fast == CBM_FAST_PORTABLE)
-		return alloc_portable(pool);
-	/* The application's return address is what a debug pool keeps as
-	 * the buffer's allocation site. */
-	return alloc_general(pool, r, __builtin_return_address(0));
+	return alloc_not_rseq(pool, 0, __builtin_return_address(0));
 }
+#endif
 
 /* Everything cbm_free's inline path does not do (see alloc_general). */
 static CBM_NOINLINE void
@@ -324,29 +416,56 @@ free_null_pool(void *buf)
 		report_bad_pool("cbm_free");
 }
 
-/* Portable mode's fast path: try the CPU's cache, push. */
+/* Portable mode's free when the CPU's own cache is not to be had at once
+ * (see alloc_portable_other). buf is checked. */
 static CBM_NOINLINE void
-free_portable(struct cbm_pool *pool, void *buf)
+free_portable_other(struct cbm_pool *pool, void *buf)
 {
 	uint64_t w;
 	struct cbm_cpu_cache *c;
 	bool done;
 
-	if (cbm_likely(cbm_block_valid(pool, buf))) {
-		c = cbm_cache_lock_current(&pool->map, pool->caches.cache_bytes,
-					   &w);
-		if (cbm_likely(c != NULL)) {
-			done = cbm_cache_push_held(c, &w, pool->map.slots, buf);
-			cbm_cache_release(c, w);
-			if (cbm_likely(done))
-				return;
-		}
+	c = cbm_cache_lock_current(&pool->map, pool->caches.cpu_bytes,
+				   pool->caches.cache_bytes, &w);
+	if (cbm_likely(c != NULL)) {
+		done = cbm_cache_push_held(c, &w, pool->map.slots, buf);
+		cbm_cache_release(c, w);
+		if (cbm_likely(done))
+			return;
 	}
 	free_general(pool, buf, 0);
 }
 
+/* Portable mode's fast path: check, the CPU's own cache, push (inlined
+ * as alloc_portable is). */
+static inline void
+free_portable(struct cbm_pool *pool, void *buf)
+{
+	struct cbm_cpu_cache *c;
+	uint32_t n;
+	uint64_t w;
+
+	if (cbm_unlikely(!cbm_block_valid(pool, buf))) {
+		free_general(pool, buf, 0);
+		return;
+	}
+	if (cbm_unlikely(!cbm_cache_lock_own(&pool->map, pool->caches.cpu_bytes,
+					     &c, &w))) {
+		free_portable_other(pool, buf);
+		return;
+	}
+	n = cbm_word_count(w);
+	if (cbm_unlikely(n == pool->map.slots)) {
+		cbm_cache_release(c, w);
+		free_general(pool, buf, 0);
+		return;
+	}
+	c->slots[n] = buf;
+	cbm_cache_release(c, w + 1);
+}
+
 /* Not rseq mode's fast path: portable's, or the general path. */
-static CBM_NOINLINE void
+static inline void
 free_not_rseq(struct cbm_pool *pool, void *buf, int inline_result)
 {
 	if (pool->fast == CBM_FAST_PORTABLE)
@@ -355,26 +474,34 @@ free_not_rseq(struct cbm_pool *pool, void *buf, int inline_result)
 		free_general(pool, buf, inline_result);
 }
 
+#ifdef CBM_HAVE_RSEQ
+/* cbm_free is fastpath_x86_64.c (see cbm_alloc_slow). A NULL buf fails
+ * its check and comes here, a no-op. */
+void
+cbm_free_slow(cbm_pool *pool, void *buf)
+{
+	if (cbm_unlikely(pool == NULL))
+		free_null_pool(buf);
+	else
+		free_not_rseq(pool, buf, CBM_RSEQ_SLOW);
+}
+
+void
+cbm_free_aborted(cbm_pool *pool, void *buf)
+{
+	free_not_rseq(pool, buf, CBM_RSEQ_ABORTED);
+}
+#else
 void
 cbm_free(cbm_pool *pool, void *buf)
 {
-	int r = 0;
-
 	if (cbm_unlikely(pool == NULL)) {
 		free_null_pool(buf);
 		return;
 	}
-	/* A NULL buf fails the check and goes the general way, as a no-op. */
-#ifdef CBM_HAVE_RSEQ
-	if (cbm_likely(pool->fast == CBM_FAST_RSEQ) &&
-	    cbm_likely(cbm_block_valid(pool, buf))) {
-		r = cbm_rseq_push(&pool->map, buf);
-		if (cbm_likely(r == CBM_RSEQ_DONE))
-			return;
-	}
-#endif
-	free_not_rseq(pool, buf, r);
+	free_not_rseq(pool, buf, 0);
 }
+#endif
 
 /*
  * Take n buffers, all or nothing: 0, -ENOMEM, or -EAGAIN when another
@@ -420,8 +547,10 @@ take_bulk(struct cbm_pool *pool, void **bufs, size_t n)
 	return rival ? -EAGAIN : -ENOMEM;
 }
 
-int
-cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
+/* Everything cbm_alloc_bulk's one-sequence path does not do. caller: the
+ * application's return address (a debug pool's allocation site). */
+static CBM_NOINLINE int
+alloc_bulk_general(struct cbm_pool *pool, void **bufs, size_t n, void *caller)
 {
 	unsigned spins = 0;
 	int rc;
@@ -445,10 +574,8 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 	if (cbm_likely(!(pool->fast & CBM_FAST_BOOKKEEPING)))
 		return 0;
 	for (size_t i = 0; i < n; i++) {
-		if (cbm_unlikely(!hand_out(pool, bufs[i],
-					   __builtin_return_address(0)))) {
-			bufs[i] = replace_dropped(pool,
-						  __builtin_return_address(0));
+		if (cbm_unlikely(!hand_out(pool, bufs[i], caller))) {
+			bufs[i] = replace_dropped(pool, caller);
 			if (bufs[i] == NULL) {
 				/* Those before i were handed out, those after
 				 * were not yet. */
@@ -463,8 +590,29 @@ cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
 	return 0;
 }
 
-void
-cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n)
+int
+cbm_alloc_bulk(cbm_pool *pool, void **bufs, size_t n)
+{
+#ifdef CBM_HAVE_RSEQ
+	/* All n from the CPU's cache, one sequence, one commit (a NULL pool
+	 * or array, or n == 0, goes the general way). */
+	if (cbm_likely(pool != NULL && pool->fast == CBM_FAST_RSEQ) &&
+	    n - 1 < pool->map.slots && bufs != NULL) {
+		enum cbm_rseq_result r;
+
+		while ((r = cbm_rseq_pop_bulk(&pool->map, bufs, n)) ==
+		       CBM_RSEQ_ABORTED)
+			count_abort(pool);
+		if (cbm_likely(r == CBM_RSEQ_DONE))
+			return 0;
+	}
+#endif
+	return alloc_bulk_general(pool, bufs, n, __builtin_return_address(0));
+}
+
+/* Everything cbm_free_bulk's one-sequence path does not do. */
+static CBM_NOINLINE void
+free_bulk_general(struct cbm_pool *pool, void *const *bufs, size_t n)
 {
 	if (cbm_unlikely(pool == NULL || (bufs == NULL && n > 0))) {
 		cbm_report(pool, CBM_ERR_BAD_ARG, NULL,
@@ -499,4 +647,31 @@ cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n)
 		if (k > 0)
 			put_any(pool, good, k);
 	}
+}
+
+void
+cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n)
+{
+#ifdef CBM_HAVE_RSEQ
+	/* All n onto the CPU's cache, checked on the way, one sequence, one
+	 * commit; a bad pointer among them takes the long way below, which
+	 * reports it, as it does a NULL pool or array). */
+	if (cbm_likely(pool != NULL && pool->fast == CBM_FAST_RSEQ) &&
+	    n - 1 < pool->map.slots && bufs != NULL) {
+		const struct cbm_rseq_check chk = {
+			.base = pool->base,
+			.stride_inv = pool->stride_inv,
+			.capacity = cbm_pool_capacity(pool),
+			.stride_shift = pool->stride_shift,
+		};
+		enum cbm_rseq_result r;
+
+		while ((r = cbm_rseq_push_bulk(&pool->map, &chk, bufs, n)) ==
+		       CBM_RSEQ_ABORTED)
+			count_abort(pool);
+		if (cbm_likely(r == CBM_RSEQ_DONE))
+			return;
+	}
+#endif
+	free_bulk_general(pool, bufs, n);
 }

@@ -16,6 +16,7 @@
 #define CBM_CPU_H
 
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/rseq.h>
 
@@ -57,6 +58,49 @@ cbm_current_cpu(void)
 			return (unsigned)id;
 	}
 #endif
+	cpu = sched_getcpu();
+	return cpu < 0 ? 0 : (unsigned)cpu;
+}
+
+/*
+ * The rseq area's cpu_id as it stands, given __rseq_offset (a copy the
+ * caller keeps at hand), with no fallback: negative where glibc registered
+ * no area for the thread (it writes RSEQ_CPU_ID_REGISTRATION_FAILED then),
+ * so the field alone says whether it can be trusted, with no look at
+ * __rseq_size. cbm_current_cpu_at falls back to sched_getcpu().
+ */
+static inline int32_t
+cbm_rseq_cpu_id(ptrdiff_t rseq_offset)
+{
+#if defined(__x86_64__)
+	int32_t id;
+
+	/* One load, relative to the thread pointer; written by the kernel
+	 * (single-copy atomic, as the ABI asks of a 32-bit load). */
+	__asm__("movl %%fs:%c1(%2), %0"
+		: "=r"(id)
+		: "i"(offsetof(struct rseq, cpu_id)), "r"(rseq_offset));
+	return id;
+#elif defined(CBM_HAVE_RSEQ_AREA)
+	return (int32_t)__atomic_load_n(
+		&((struct rseq *)((char *)__builtin_thread_pointer() +
+				  rseq_offset))
+			 ->cpu_id,
+		__ATOMIC_RELAXED);
+#else
+	(void)rseq_offset;
+	return -1;
+#endif
+}
+
+static inline unsigned
+cbm_current_cpu_at(ptrdiff_t rseq_offset)
+{
+	int32_t id = cbm_rseq_cpu_id(rseq_offset);
+	int cpu;
+
+	if (cbm_likely(id >= 0))
+		return (unsigned)id;
 	cpu = sched_getcpu();
 	return cpu < 0 ? 0 : (unsigned)cpu;
 }

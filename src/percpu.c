@@ -7,6 +7,7 @@
 #include "percpu.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,6 +25,63 @@ cbm_cache_fold_held(struct cbm_cpu_cache *c, uint64_t *w)
 	*w &= 0xffffffffu;
 }
 
+/* ---- the fast table ----------------------------------------------------- */
+
+/* Every fast table's sentinel (percpu.h): held by nobody, so no path ever
+ * takes or changes it; its word says held to every sequence that reads it. */
+static struct cbm_cpu_cache sentinel = {.word = CBM_CACHE_LOCKS};
+
+/* Above every CPU number Linux can have (NR_CPUS is at most 8192 on
+ * x86-64), for a system whose possible-CPU mask cannot be read. */
+#define CPU_NUMBER_CEILING 8192
+
+/* One more than the highest CPU in the kernel's possible mask ("0-3,8"),
+ * which is nr_cpu_ids, above every cpu_id it writes; 0 if unreadable. */
+static size_t
+possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	unsigned long top = 0, v;
+	int c = 0;
+
+	if (f == NULL)
+		return 0;
+	while (c != EOF && c != '\n') {
+		if (fscanf(f, "%lu", &v) != 1) {
+			top = 0;
+			break;
+		}
+		if (v + 1 > top)
+			top = v + 1;
+		c = fgetc(f); /* '-', ',' or the end */
+	}
+	fclose(f);
+	return top < CPU_NUMBER_CEILING ? (size_t)top : 0;
+}
+
+size_t
+cbm_fast_table_bound(unsigned ncpus)
+{
+	size_t n = possible_cpus();
+
+	if (n == 0)
+		n = CPU_NUMBER_CEILING;
+	return n > ncpus ? n : ncpus;
+}
+
+void
+cbm_fast_table_fill(struct cbm_cache_map *map, size_t cpu_bytes,
+		    struct cbm_cpu_cache **table, size_t bound, bool armed)
+{
+	for (size_t i = 0; i < CBM_FAST_BEFORE + bound; i++)
+		table[i] = &sentinel;
+	table += CBM_FAST_BEFORE;
+	for (unsigned cpu = 0; armed && cpu < map->ncpus; cpu++)
+		table[cpu] = (struct cbm_cpu_cache *)(void *)(map->caches +
+							      cpu * cpu_bytes);
+	map->fast = table;
+}
+
 /* ---- holding the calling CPU's cache ----------------------------------- */
 
 bool
@@ -37,14 +95,14 @@ cbm_caches_hold_current(struct cbm_caches *caches, struct cbm_held *h)
 	if (caches->mode == CBM_MODE_RSEQ) {
 		enum cbm_rseq_result r;
 
-		while ((r = cbm_rseq_lock(caches->map, &c, &h->w)) ==
-		       CBM_RSEQ_ABORTED)
+		while ((r = cbm_rseq_lock(caches->map, caches->cpu_bytes, &c,
+					  &h->w)) == CBM_RSEQ_ABORTED)
 			cbm_fetch_add_relaxed_u64(&caches->rseq_aborts, 1);
 		c = r == CBM_RSEQ_DONE ? c : NULL;
 	} else
 #endif
-		c = cbm_cache_lock_current(caches->map, caches->cache_bytes,
-					   &h->w);
+		c = cbm_cache_lock_current(caches->map, caches->cpu_bytes,
+					   caches->cache_bytes, &h->w);
 	h->c = c;
 	if (cbm_unlikely(c == NULL)) {
 		cbm_fetch_add_relaxed_u64(&caches->busy_fallbacks, 1);

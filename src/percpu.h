@@ -26,9 +26,10 @@
  *  P1. Only a thread that may commit the word reads or writes slots: the
  *      holder of a lock bit, or (rseq mode) a restartable sequence running
  *      on the cache's CPU while no lock bit is set (rseq.h).
- *  P2. A lock is taken with an acquire CAS from a word with no lock bit, and
- *      dropped by a release store of the new word: each holder sees what
- *      the previous one did.
+ *  P2. A lock is taken with an acquire CAS from a word with no lock bit
+ *      (or, in portable mode, which has only LOCAL_LOCK, an acquire
+ *      fetch-or of it that found it clear), and dropped by a release store
+ *      of the new word: each holder sees what the previous one did.
  *  P3. Fast paths only ever *try* a cache. A thread that finds it held (its
  *      holder preempted, or migrated) tries the CPU's spare cache (portable
  *      mode), then goes to the global tier: alloc and free never wait for
@@ -83,11 +84,30 @@ enum cbm_percpu_mode {
  */
 #define CBM_CACHES_PER_CPU_PORTABLE 2
 
+/*
+ * The fast table: rseq mode's fast paths find the calling CPU's cache by
+ * one load, fast[cpu_id], with no compare of the CPU number and no test of
+ * the pool's mode. For that the table has an entry for every number the
+ * rseq area's cpu_id can hold:
+ *  - 0 .. bound - 1, where bound (cbm_fast_table_bound) is above every CPU
+ *    number the kernel can write (nr_cpu_ids, from the possible-CPU mask):
+ *    the CPU's cache, for CPUs below ncpus in a pool whose fast paths run
+ *    without bookkeeping; the sentinel for every other CPU and pool;
+ *  - fast[-1] and fast[-2]: the sentinel, for the values glibc leaves in
+ *    the area of a thread without a registration (RSEQ_CPU_ID_UNINITIALIZED,
+ *    RSEQ_CPU_ID_REGISTRATION_FAILED), which the fast paths sign-extend.
+ * The sentinel is a cache whose word has both lock bits set and no slots:
+ * a pop or push reads its word, sees it held, and bails out to the slow
+ * path before touching anything else (rseq.h), which sorts out the mode,
+ * the bookkeeping and the CPU. Read-only after create.
+ */
+#define CBM_FAST_BEFORE 2 /* entries before CPU 0's */
+
 /* Where the caches are: what a fast path needs to find its CPU's. */
 struct cbm_cache_map {
-	char *caches;	       /* CPU 0's first cache */
-	size_t cpu_bytes;      /* from one CPU's first cache to the next's */
-	ptrdiff_t rseq_offset; /* rseq mode: glibc's __rseq_offset, copied
+	char *caches;			   /* CPU 0's first cache */
+	struct cbm_cpu_cache *const *fast; /* the fast table, at CPU 0 */
+	ptrdiff_t rseq_offset; /* glibc's __rseq_offset (in every mode), copied
 	                          here to save the fast path a load */
 	uint32_t ncpus;
 	uint32_t slots; /* slots per cache: 2 x mag_size */
@@ -123,6 +143,7 @@ struct cbm_caches {
 	unsigned caches_per_cpu; /* portable mode has a spare per CPU */
 	unsigned mode;		 /* enum cbm_percpu_mode */
 	size_t cache_bytes;	 /* from one cache to the next */
+	size_t cpu_bytes;	 /* from one CPU's first cache to the next's */
 	uint32_t mag_size;
 	/* Counters of the rare paths, shared by every thread. */
 	cbm_atomic_u64
@@ -170,6 +191,26 @@ cbm_cache_trylock(struct cbm_cpu_cache *c, uint64_t *w)
 	return true;
 }
 
+/*
+ * Portable mode's try-lock, for the fast paths: one atomic bit-test-and-
+ * set of LOCAL_LOCK, the only lock bit portable mode uses (a set bit
+ * stays set: the holder's release is the next change). On success *w is
+ * the word as taken (no lock bits), read again once held: no one else
+ * writes it then (P1).
+ */
+static inline bool
+cbm_cache_trylock_local(struct cbm_cpu_cache *c, uint64_t *w)
+{
+	/* Acquire: pairs with the release store in cbm_cache_release. */
+	if (cbm_unlikely(atomic_fetch_or_explicit(&c->word,
+						  CBM_CACHE_LOCAL_LOCK,
+						  memory_order_acquire) &
+			 CBM_CACHE_LOCAL_LOCK))
+		return false;
+	*w = cbm_load_relaxed_u64(&c->word) & ~(uint64_t)CBM_CACHE_LOCAL_LOCK;
+	return true;
+}
+
 /* Drop a cache, publishing the new word (no lock bits). Release: pairs
  * with the acquire that takes a cache (P2). */
 static inline void
@@ -193,12 +234,18 @@ static inline void *
 cbm_cache_pop_held(struct cbm_cpu_cache *c, uint64_t *w)
 {
 	uint32_t n = cbm_word_count(*w);
+	uint64_t next;
 
 	if (cbm_unlikely(n == 0))
 		return NULL;
-	if (cbm_unlikely(cbm_word_pops(*w) == UINT32_MAX))
+	/* count - 1, pops + 1; a carry out of the top: the pops would
+	 * wrap, fold them first. */
+	if (cbm_unlikely(
+		    __builtin_add_overflow(*w, CBM_CACHE_POP - 1, &next))) {
 		cbm_cache_fold_held(c, w);
-	*w += CBM_CACHE_POP - 1;
+		next = *w + CBM_CACHE_POP - 1;
+	}
+	*w = next;
 	return c->slots[n - 1];
 }
 
@@ -218,29 +265,62 @@ cbm_cache_push_held(struct cbm_cpu_cache *c, uint64_t *w, uint32_t limit,
 }
 
 /*
+ * Portable mode's fastest path: the calling thread's CPU's own cache,
+ * where the rseq area names a CPU below ncpus and the cache is free: true
+ * with *c and *w (the word as taken) set; false otherwise (the caller then
+ * tries cbm_cache_lock_current, which also knows sched_getcpu and the
+ * spare).
+ */
+static inline bool
+cbm_cache_lock_own(const struct cbm_cache_map *map, size_t cpu_bytes,
+		   struct cbm_cpu_cache **c, uint64_t *w)
+{
+	uint32_t cpu = (uint32_t)cbm_rseq_cpu_id(map->rseq_offset);
+
+	if (cbm_unlikely(cpu >= map->ncpus)) /* negative: no area */
+		return false;
+	*c = (struct cbm_cpu_cache *)(void *)(map->caches + cpu * cpu_bytes);
+	return cbm_cache_trylock_local(*c, w);
+}
+
+/*
  * Portable mode's fast path: take a cache of the calling thread's CPU (a
  * hint, cpu.h): the CPU's own, or when a thread preempted inside holds that
  * one, the CPU's spare (P3). NULL when both are held: the caller goes
  * global. *w is the word as taken.
  */
 static inline struct cbm_cpu_cache *
-cbm_cache_lock_current(const struct cbm_cache_map *map, size_t cache_bytes,
-		       uint64_t *w)
+cbm_cache_lock_current(const struct cbm_cache_map *map, size_t cpu_bytes,
+		       size_t cache_bytes, uint64_t *w)
 {
-	unsigned cpu = cbm_current_cpu();
+	unsigned cpu = cbm_current_cpu_at(map->rseq_offset);
 	struct cbm_cpu_cache *c;
 
 	if (cbm_unlikely(cpu >= map->ncpus))
 		cpu %= map->ncpus;
-	c = (struct cbm_cpu_cache *)(void *)(map->caches +
-					     cpu * map->cpu_bytes);
-	if (cbm_likely(cbm_cache_trylock(c, w)))
+	c = (struct cbm_cpu_cache *)(void *)(map->caches + cpu * cpu_bytes);
+	if (cbm_likely(cbm_cache_trylock_local(c, w)))
 		return c;
 	c = (struct cbm_cpu_cache *)(void *)((char *)c + cache_bytes);
-	if (cbm_cache_trylock(c, w))
+	if (cbm_cache_trylock_local(c, w))
 		return c;
 	return NULL;
 }
+
+/* Entries the fast table needs from CPU 0's on (see above); at least
+ * ncpus. */
+size_t cbm_fast_table_bound(unsigned ncpus);
+
+/*
+ * Fill the fast table of a map whose caches and ncpus are set (CPUs
+ * cpu_bytes apart): table has CBM_FAST_BEFORE + bound entries, and
+ * map->fast becomes its CPU 0 entry. armed: the pool's fast paths may use
+ * the caches (rseq mode, no bookkeeping); otherwise every entry is the
+ * sentinel.
+ */
+void cbm_fast_table_fill(struct cbm_cache_map *map, size_t cpu_bytes,
+			 struct cbm_cpu_cache **table, size_t bound,
+			 bool armed);
 
 /*
  * A cache held by the calling thread for a slow path, and whether a move

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
+#include <unistd.h>
 
+#include "colour.h"
 #include "fork.h"
 #include "leaks.h"
 #include "plant.h"
@@ -26,7 +28,8 @@
 #define MAX_MAGAZINE 4096
 #define DEFAULT_MAGAZINE 256
 #define GUARD_MIN 8 /* debug pools: at least this many guard bytes */
-#define KNOWN_FLAGS (CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES)
+#define KNOWN_FLAGS                                                            \
+	(CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES | CBM_POOL_EXACT_STRIDE)
 #define DEFAULT_IDLE_TRIM_MS 1000
 #define MIN_IDLE_TRIM_MS 10
 #define DEFAULT_RELEASE_MS 1000
@@ -108,6 +111,14 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 			return -EOVERFLOW;
 		g->stride = guard_end;
 	}
+	/* Colour (colour.h) the pools that keep their memory: a padded
+	 * stride makes release groups lcm(stride, page) long (arena.h), 64
+	 * buffers at 2 KiB + 64, which buffers in use rarely leave whole. */
+	if (!(cfg->flags & CBM_POOL_EXACT_STRIDE) && !g->elastic &&
+	    (cfg->release_ms == 0 || cfg->release_ms == CBM_RELEASE_OFF) &&
+	    !cbm_colour_stride(&g->stride, g->align,
+			       (size_t)sysconf(_SC_PAGESIZE)))
+		return -EOVERFLOW;
 	/* A planted grow-past-ceiling takes the frontier past max (by at most
 	 * a run per racing grower, frontier.c): room for that, so that the
 	 * overshoot is reported by the checks rather than a fault in memory
@@ -170,6 +181,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	struct cbm_pool *pool;
 	cbm_pool_config asked;
 	unsigned debug_depth;
+	size_t pool_bytes, fast_bound;
 	int rc;
 
 	if (cfg == NULL || out == NULL)
@@ -187,10 +199,15 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 		return rc;
 	cbm_fork_handlers_install();
 
-	pool = aligned_alloc(CBM_CACHELINE, sizeof(*pool));
+	fast_bound = cbm_fast_table_bound(g.ncpus);
+	pool_bytes = CBM_POOL_FAST_AT +
+		     (CBM_FAST_BEFORE + fast_bound) * sizeof(void *);
+	pool_bytes =
+		(pool_bytes + CBM_CACHELINE - 1) & ~(size_t)(CBM_CACHELINE - 1);
+	pool = aligned_alloc(CBM_CACHELINE, pool_bytes);
 	if (pool == NULL)
 		return -ENOMEM;
-	memset(pool, 0, sizeof(*pool));
+	memset(pool, 0, pool_bytes);
 	/* The buffers' side arrays are reserved for the ceiling, as the
 	 * arena is, and touched as buffers first come into use: create is
 	 * O(1) whatever the ceiling (frontier.h). */
@@ -217,7 +234,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	cbm_blocks_init(&pool->blocks, pool->arena.base, g.stride, g.max);
 	pool->base = pool->blocks.base;
 	pool->stride_inv = pool->blocks.stride_inv;
-	pool->stride_shift = pool->blocks.stride_shift;
+	pool->stride_shift = (uint8_t)pool->blocks.stride_shift;
 	if (CBM_PLANTED(CBM_PLANT_LINKS_IN_BUFFERS) &&
 	    g.stride == sizeof(*pool->links)) {
 		/* links[i] is then the first word of buffer i. */
@@ -238,15 +255,21 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	pool->global.freelist.plant_untagged = CBM_PLANTED(CBM_PLANT_NO_TAG);
 #endif
 	pool->arena_bytes = g.arena_bytes;
-	pool->fixed_bytes = sizeof(*pool) + g.ncaches * g.cache_bytes;
+	pool->fixed_bytes = pool_bytes + g.ncaches * g.cache_bytes;
 	pool->flags = cfg->flags;
 	pool->fast = cbm_fast_word(g.mode, cfg->flags);
+	pool->inline_key = pool->fast == CBM_FAST_RSEQ ? CBM_INLINE_LAYOUT : 0;
 	pool->map.slots = 2 * g.mag_size;
-	pool->map.rseq_offset = g.mode == CBM_MODE_RSEQ ? cbm_rseq_offset() : 0;
-	pool->map.cpu_bytes = g.caches_per_cpu * g.cache_bytes;
+	/* In every mode: the exported fast paths arm a sequence before the
+	 * fast table tells them the mode (src/fastpath.h). */
+	pool->map.rseq_offset = cbm_rseq_offset();
+	pool->caches.cpu_bytes = g.caches_per_cpu * g.cache_bytes;
 	pool->map.ncpus = g.ncpus;
 	/* Every cache empty and free: its word is 0. */
 	memset(pool->map.caches, 0, g.ncaches * g.cache_bytes);
+	cbm_fast_table_fill(&pool->map, pool->caches.cpu_bytes,
+			    cbm_pool_fast_table(pool), fast_bound,
+			    pool->fast == CBM_FAST_RSEQ);
 	pool->caches.map = &pool->map;
 	pool->caches.global = &pool->global;
 	pool->caches.ncaches = g.ncaches;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "cbm.h"
+#include "cbm/inline.h"
 
 #include "arena.h"
 #include "atomics.h"
@@ -36,7 +37,9 @@ struct cbm_pool {
 	uint64_t stride_inv;
 	struct cbm_cache_map map; /* the caches (percpu.h) */
 	cbm_atomic_u64 capacity;
-	unsigned stride_shift;
+	uint8_t stride_shift;
+	uint8_t inline_key; /* cbm/inline.h: its layout, if it may run */
+	uint16_t unused;
 	uint32_t fast; /* CBM_FAST_*: the fast path */
 
 	/* Read-only after create, for slow paths. */
@@ -68,6 +71,25 @@ struct cbm_pool {
 	struct cbm_arena arena;
 	char name[CBM_NAME_MAX];
 };
+
+/*
+ * The fast table (percpu.h) sits CBM_POOL_FAST_AT bytes into the pool's
+ * allocation, past the struct: at an offset that does not move when the
+ * struct grows, so that the assembly fast paths and cbm/inline.h index it
+ * from the pool pointer itself, one load (CBM_FAST_BEFORE +
+ * cbm_fast_table_bound(ncpus) entries; map.fast is CPU 0's).
+ */
+#define CBM_POOL_FAST_AT 4096
+
+_Static_assert(sizeof(struct cbm_pool) <= CBM_POOL_FAST_AT,
+	       "the pool ends before its fast table");
+
+static inline struct cbm_cpu_cache **
+cbm_pool_fast_table(struct cbm_pool *pool)
+{
+	return (struct cbm_cpu_cache **)(void *)((char *)pool +
+						 CBM_POOL_FAST_AT);
+}
 
 _Static_assert(offsetof(struct cbm_pool, blocks) == CBM_CACHELINE,
 	       "what every alloc and free reads fits the first line");

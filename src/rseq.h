@@ -14,7 +14,11 @@
  * Correctness argument, for each sequence below:
  *  - The CPU number is read inside the sequence (cpu_id), so the cache it
  *    indexes is the one of the CPU the sequence runs on, for as long as it
- *    runs; a migration aborts it.
+ *    runs; a migration aborts it. pop and push look the cache up in the
+ *    fast table (percpu.h), read-only after create, whose entry for every
+ *    value cpu_id can hold is that CPU's cache or the sentinel; the
+ *    sentinel's word always has the lock bits set, so a sequence that
+ *    reads it bails out below before it stores anything.
  *  - The single store of the cache's word is the last instruction before
  *    post_commit: it commits. Every instruction before it only loads, or
  *    stores into a slot above the committed count (push), which no reader
@@ -128,20 +132,25 @@ _Static_assert(CBM_RSEQ_DONE == 0 && CBM_RSEQ_SLOW != 0 &&
 	       "only DONE is zero");
 
 // clang-format off
-/* Operands every sequence takes: where the cache map says the caches are,
- * and the constants of the rseq ABI. */
+/* Operands every sequence takes: where the caches are (pop and push use
+ * the fast table, lock the caches themselves), and the constants of the
+ * rseq ABI. */
 #define CBM_RSEQ_INPUTS(map)                                                   \
 	[rs] "r"((map)->rseq_offset),                                          \
-	[ncpus] "rm"((map)->ncpus),                                            \
-	[cpu_bytes] "rm"((map)->cpu_bytes),                                    \
-	[caches] "rm"((map)->caches),                                          \
+	[fast] "r"((map)->fast),                                               \
 	[cpu_id_off] "i"(offsetof(struct rseq, cpu_id)),                       \
 	[rseq_cs_off] "i"(offsetof(struct rseq, rseq_cs)),                     \
 	[rseq_sig] "i"(RSEQ_SIG)
 
-/* Arm the sequence, read the CPU number (bail out to the label bail when
- * it is out of range) and leave the CPU's first cache in rax. */
-#define CBM_RSEQ_BEGIN_AT(bail)                                                \
+/* lock's: the CPUs' caches as an array, cpu_bytes apart. */
+#define CBM_RSEQ_RANGED_INPUTS(map, cpu_bytes)                                 \
+	[ncpus] "rm"((map)->ncpus),                                            \
+	[cpu_bytes] "rm"(cpu_bytes),                                           \
+	[caches] "rm"((map)->caches)
+
+/* Arm the sequence: its descriptor, and its address in rseq_cs; label 1
+ * starts it. */
+#define CBM_RSEQ_ARM                                                           \
 	".pushsection __rseq_cs, \"aw\"\n\t"                                   \
 	".balign 32\n\t"                                                       \
 	"3:\n\t"                                                               \
@@ -150,7 +159,21 @@ _Static_assert(CBM_RSEQ_DONE == 0 && CBM_RSEQ_SLOW != 0 &&
 	".popsection\n\t"                                                      \
 	"leaq 3b(%%rip), %%rax\n\t"                                            \
 	"movq %%rax, %%fs:%c[rseq_cs_off](%[rs])\n\t"                          \
-	"1:\n\t"                                                               \
+	"1:\n\t"
+
+/* Arm the sequence and leave the calling CPU's cache in rax, by the fast
+ * table (percpu.h): the CPU number sign-extended, so that glibc's
+ * negative "no registration" values index the sentinels before CPU 0's
+ * entry. No compare: every value the field can hold has an entry. */
+#define CBM_RSEQ_BEGIN_FAST                                                    \
+	CBM_RSEQ_ARM                                                           \
+	"movslq %%fs:%c[cpu_id_off](%[rs]), %%rax\n\t"                          \
+	"movq (%[fast],%%rax,8), %%rax\n\t"
+
+/* Arm the sequence, read the CPU number (bail out to the label bail when
+ * it is out of range) and leave the CPU's first cache in rax. */
+#define CBM_RSEQ_BEGIN_AT(bail)                                                \
+	CBM_RSEQ_ARM                                                           \
 	"movl %%fs:%c[cpu_id_off](%[rs]), %%eax\n\t"                           \
 	"cmpl %[ncpus], %%eax\n\t"                                             \
 	"jae " bail "\n\t"                                                     \
@@ -197,7 +220,8 @@ _Static_assert(CBM_RSEQ_DONE == 0 && CBM_RSEQ_SLOW != 0 &&
 /*
  * Pop one buffer from the calling CPU's cache into *buf. Commit: the word,
  * with the count one lower and the pops one higher. SLOW also stands for a
- * thread without rseq (CPU number out of range): the slow path sorts it
+ * thread without rseq, a CPU beyond ncpus or a pool whose fast paths are
+ * off (the fast table's sentinel): the slow path sorts it
  * out. Caller contract: none beyond a pool in rseq mode; any thread.
  */
 static inline enum cbm_rseq_result
@@ -209,7 +233,7 @@ cbm_rseq_pop(const struct cbm_cache_map *map, void **buf)
 
 	// clang-format off
 	__asm__ volatile(
-		CBM_RSEQ_BEGIN
+		CBM_RSEQ_BEGIN_FAST
 		"movq (%%rax), %%rdx\n\t"
 		/* count - 1, unsigned: above COUNT_MASK - 1 when the count
 		 * is 0 or a lock bit is set */
@@ -248,7 +272,7 @@ cbm_rseq_push(const struct cbm_cache_map *map, void *buf)
 {
 	// clang-format off
 	__asm__ goto(
-		CBM_RSEQ_BEGIN_AT("%l[slow]")
+		CBM_RSEQ_BEGIN_FAST
 		"movq (%%rax), %%rdx\n\t"
 		"cmpl %[limit], %%edx\n\t"
 		"jae %l[slow]\n\t"
@@ -280,8 +304,8 @@ aborted:
  * taken) are set; the caller releases it with cbm_cache_release.
  */
 static inline enum cbm_rseq_result
-cbm_rseq_lock(const struct cbm_cache_map *map, struct cbm_cpu_cache **cache,
-	      uint64_t *w)
+cbm_rseq_lock(const struct cbm_cache_map *map, size_t cpu_bytes,
+	      struct cbm_cpu_cache **cache, uint64_t *w)
 {
 	unsigned result;
 	bool done;
@@ -299,14 +323,164 @@ cbm_rseq_lock(const struct cbm_cache_map *map, struct cbm_cpu_cache **cache,
 		"movq %%rcx, (%%rax)\n\t" /* commit */
 		CBM_RSEQ_END
 		: "=&a"(c), "=&d"(word), "=@ccz"(done), "=&c"(result)
-		: CBM_RSEQ_INPUTS(map), CBM_RSEQ_END_INPUTS,
-		  [locks] "i"(CBM_CACHE_LOCKS),
+		: CBM_RSEQ_INPUTS(map), CBM_RSEQ_RANGED_INPUTS(map, cpu_bytes),
+		  CBM_RSEQ_END_INPUTS, [locks] "i"(CBM_CACHE_LOCKS),
 		  [local_lock] "i"(CBM_CACHE_LOCAL_LOCK)
 		: "memory");
 	// clang-format on
 	*cache = (struct cbm_cpu_cache *)(void *)c;
 	*w = word;
 	return cbm_likely(done) ? CBM_RSEQ_DONE : (enum cbm_rseq_result)result;
+}
+/*
+ * Pop n buffers (1 <= n <= the slots) off the top of the calling CPU's
+ * cache into bufs[0..n-1], in one sequence. Only loads from the cache and
+ * stores into the caller's array before the commit (an aborted copy is
+ * copied again); commit: the word, count n lower, pops n higher. An asm
+ * goto, as push is: the committing path falls through to DONE.
+ */
+static inline enum cbm_rseq_result
+cbm_rseq_pop_bulk(const struct cbm_cache_map *map, void **bufs, size_t n)
+{
+	/* count - n and pops + n in one add (the carry out of the low half
+	 * is the count's "- n" borrow undone), and its carry out of bit 63
+	 * the pops' wrap: n x (POP - 1). */
+	uint64_t delta = (uint64_t)n * (CBM_CACHE_POP - 1);
+
+	// clang-format off
+	__asm__ goto(
+		CBM_RSEQ_BEGIN_FAST
+		"movq (%%rax), %%rdx\n\t"
+		/* count - n, unsigned: above the slots when the count is
+		 * below n or a lock bit is set (they are far above) */
+		"movl %%edx, %%r8d\n\t"
+		"subl %k[n], %%r8d\n\t"
+		"cmpl %[limit], %%r8d\n\t"
+		"ja %l[slow]\n\t"
+		"leaq %c[slots_off](%%rax,%%r8,8), %%r8\n\t"
+		/* bufs[i] = slots[count - n + i] for i = n - 1 down to 0: the
+		 * last alone if n is odd, then two at a time */
+		"movq %[n], %%r9\n\t"
+		"testb $1, %%r9b\n\t"
+		"jz 6f\n\t"
+		"movq -8(%%r8,%%r9,8), %%r10\n\t"
+		"movq %%r10, -8(%[bufs],%%r9,8)\n\t"
+		"decq %%r9\n\t"
+		"jz 7f\n\t"
+		"6:\n\t"
+		"movups -16(%%r8,%%r9,8), %%xmm0\n\t"
+		"movups %%xmm0, -16(%[bufs],%%r9,8)\n\t"
+		"subq $2, %%r9\n\t"
+		"jnz 6b\n\t"
+		"7:\n\t"
+		"addq %[delta], %%rdx\n\t"
+		"jc %l[slow]\n\t"
+		"movq %%rdx, (%%rax)\n\t" /* commit */
+		"2:\n\t"
+		CBM_RSEQ_EXITS(
+			"",
+			"jmp %l[aborted]\n\t")
+		:
+		: CBM_RSEQ_INPUTS(map), [limit] "rm"(map->slots),
+		  [bufs] "r"(bufs), [n] "r"(n), [delta] "r"(delta),
+		  [slots_off] "i"(CBM_CACHE_SLOTS_OFFSET)
+		: "rax", "rdx", "r8", "r9", "r10", "xmm0", "memory", "cc"
+		: slow, aborted);
+	// clang-format on
+	return CBM_RSEQ_DONE;
+slow:
+	return CBM_RSEQ_SLOW;
+aborted:
+	return CBM_RSEQ_ABORTED;
+}
+
+/* What a bulk push checks of each pointer: check.h's quotient, whose
+ * bound is capacity. */
+struct cbm_rseq_check {
+	const char *base;
+	uint64_t stride_inv;
+	uint64_t capacity;
+	unsigned stride_shift;
+};
+
+/*
+ * Push n buffers (1 <= n <= the slots) on the calling CPU's cache in one
+ * sequence, checking each on the way, without a branch: their slots are
+ * written above the count (harmless if aborted or refused), and the
+ * largest of their quotients (check.h) is compared with the capacity once,
+ * after the copy. Below it, every one is a buffer of the pool; otherwise
+ * nothing is committed and SLOW returned: the caller checks them one by
+ * one and reports. Commit: the word, count n higher.
+ */
+static inline enum cbm_rseq_result
+cbm_rseq_push_bulk(const struct cbm_cache_map *map,
+		   const struct cbm_rseq_check *chk, void *const *bufs,
+		   size_t n)
+{
+	// clang-format off
+	__asm__ goto(
+		CBM_RSEQ_BEGIN_FAST
+		"movq (%%rax), %%rdx\n\t"
+		/* count + n at most the slots; a lock bit is far above */
+		"movl %%edx, %%r8d\n\t"
+		"leal (%%r8,%[n]), %%r9d\n\t"
+		"cmpl %[limit], %%r9d\n\t"
+		"ja %l[slow]\n\t"
+		"leaq %c[slots_off](%%rax,%%r8,8), %%r8\n\t"
+		/* slots[count + i] = bufs[i] for i = n - 1 down to 0, r11
+		 * the largest quotient: the last alone if n is odd, then two
+		 * at a time */
+		"xorl %%r11d, %%r11d\n\t"
+		"movq %[n], %%r9\n\t"
+		"testb $1, %%r9b\n\t"
+		"jz 6f\n\t"
+		"movq -8(%[bufs],%%r9,8), %%r11\n\t"
+		"movq %%r11, -8(%%r8,%%r9,8)\n\t"
+		"subq %[base], %%r11\n\t"
+		"imulq %[inv], %%r11\n\t"
+		"rorq %%cl, %%r11\n\t"
+		"decq %%r9\n\t"
+		"jz 7f\n\t"
+		"6:\n\t"
+		"movq -8(%[bufs],%%r9,8), %%r10\n\t"
+		"movq %%r10, -8(%%r8,%%r9,8)\n\t"
+		"subq %[base], %%r10\n\t"
+		"imulq %[inv], %%r10\n\t"
+		"rorq %%cl, %%r10\n\t"
+		"cmpq %%r10, %%r11\n\t"
+		"cmovbq %%r10, %%r11\n\t"
+		"movq -16(%[bufs],%%r9,8), %%r10\n\t"
+		"movq %%r10, -16(%%r8,%%r9,8)\n\t"
+		"subq %[base], %%r10\n\t"
+		"imulq %[inv], %%r10\n\t"
+		"rorq %%cl, %%r10\n\t"
+		"cmpq %%r10, %%r11\n\t"
+		"cmovbq %%r10, %%r11\n\t"
+		"subq $2, %%r9\n\t"
+		"jnz 6b\n\t"
+		"7:\n\t"
+		"cmpq %[cap], %%r11\n\t"
+		"jae %l[slow]\n\t"
+		"addq %[n], %%rdx\n\t"
+		"movq %%rdx, (%%rax)\n\t" /* commit */
+		"2:\n\t"
+		CBM_RSEQ_EXITS(
+			"",
+			"jmp %l[aborted]\n\t")
+		:
+		: CBM_RSEQ_INPUTS(map), [limit] "rm"(map->slots),
+		  [bufs] "r"(bufs), [n] "r"(n), [base] "r"(chk->base),
+		  [inv] "r"(chk->stride_inv), [cap] "rm"(chk->capacity),
+		  "c"(chk->stride_shift),
+		  [slots_off] "i"(CBM_CACHE_SLOTS_OFFSET)
+		: "rax", "rdx", "r8", "r9", "r10", "r11", "memory", "cc"
+		: slow, aborted);
+	// clang-format on
+	return CBM_RSEQ_DONE;
+slow:
+	return CBM_RSEQ_SLOW;
+aborted:
+	return CBM_RSEQ_ABORTED;
 }
 #endif /* x86-64 and not TSan */
 

@@ -162,6 +162,44 @@ interior_pointers_are_reported(void **state)
 	cbm_pool_destroy(pool);
 }
 
+/*
+ * Bulk frees check every pointer, wherever in the run the bad one is and
+ * whatever the run's length (the one-sequence path checks two at a time
+ * after an odd one, rseq.h): the bad one is reported and dropped, the
+ * others go back.
+ */
+static void
+bulk_frees_check_every_pointer(void **state)
+{
+	static const size_t lengths[] = {1, 2, 3, 7, 8, 31, 32};
+	cbm_pool *pool = make_pool(100, 64, 0); /* stride 128 */
+	void *b[32];
+
+	(void)state;
+	for (size_t l = 0; l < sizeof(lengths) / sizeof(lengths[0]); l++) {
+		size_t n = lengths[l];
+
+		for (size_t pos = 0; pos < n; pos++) {
+			int count = atomic_load(&rec.count);
+			char *kept;
+			cbm_stats st;
+
+			assert_int_equal(cbm_alloc_bulk(pool, b, n), 0);
+			kept = b[pos];
+			b[pos] = kept + (pos % 2 ? 64 : 8); /* interior */
+			cbm_free_bulk(pool, b, n);
+			assert_int_equal(atomic_load(&rec.count), count + 1);
+			assert_int_equal(rec.last_err, CBM_ERR_MISALIGNED);
+			assert_ptr_equal(rec.last_ptr, b[pos]);
+			cbm_pool_stats(pool, &st);
+			assert_int_equal(st.in_use, 1);
+			cbm_free(pool, kept);
+			assert_conserved(pool);
+		}
+	}
+	cbm_pool_destroy(pool);
+}
+
 static void
 odd_strides_validate_exactly(void **state)
 {
@@ -465,6 +503,7 @@ main(void)
 		T(memory_that_cannot_be_had_is_enomem),
 		T(foreign_pointers_are_reported_and_dropped),
 		T(interior_pointers_are_reported),
+		T(bulk_frees_check_every_pointer),
 		T(odd_strides_validate_exactly),
 		T(double_free_in_debug_pool),
 		T(overflow_in_debug_pool_drops_the_buffer),

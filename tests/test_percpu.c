@@ -337,6 +337,89 @@ caches_are_whole_lines(void **state)
 	cbm_pool_destroy(pool);
 }
 
+/* A fast table entry that no fast path may use: the sentinel, whose word
+ * reads as held (percpu.h, "The fast table"). */
+static bool
+is_sentinel(const struct cbm_cpu_cache *c)
+{
+	return (atomic_load(&c->word) & CBM_CACHE_LOCKS) == CBM_CACHE_LOCKS;
+}
+
+/* Every value cpu_id can hold has an entry: the CPU's cache where the fast
+ * paths may run, the sentinel everywhere else. */
+static void
+the_fast_table_covers_every_cpu_number(void **state)
+{
+	cbm_pool *plain = small_pool(64);
+	cbm_pool *debug = make_pool(64, 64, CBM_POOL_DEBUG);
+	size_t bound = cbm_fast_table_bound(plain->map.ncpus);
+	bool armed = plain->fast == CBM_FAST_RSEQ;
+
+	(void)state;
+	assert_true(bound >= plain->map.ncpus);
+	for (long cpu = -CBM_FAST_BEFORE; cpu < (long)bound; cpu++) {
+		struct cbm_cpu_cache *c = plain->map.fast[cpu];
+
+		if (armed && cpu >= 0 && cpu < (long)plain->map.ncpus)
+			assert_ptr_equal(c, cache_of(plain, (unsigned)cpu));
+		else
+			assert_true(is_sentinel(c));
+		/* Bookkeeping: the fast paths never run. */
+		assert_true(is_sentinel(debug->map.fast[cpu]));
+	}
+	cbm_pool_destroy(debug);
+	cbm_pool_destroy(plain);
+}
+
+/*
+ * rseq mode: a thread whose rseq area says it has no registration (the
+ * values glibc writes, which the fast paths sign-extend into the entries
+ * before CPU 0's) is served by the slow path, through no cache. The kernel
+ * may write the real CPU back at any return to user space (a preemption):
+ * a round where that happened is tried again.
+ */
+static void
+unregistered_threads_take_the_slow_path(void **state)
+{
+	cbm_pool *pool = small_pool(64);
+	struct rseq *rs = cbm_rseq_area();
+	struct cbm_cpu_cache *c;
+	int clean = 0;
+
+	(void)state;
+	if (pool->caches.mode != CBM_MODE_RSEQ || __rseq_size == 0) {
+		cbm_pool_destroy(pool);
+		skip();
+	}
+	c = cache_of(pool, pin_to(allowed_cpu(0)));
+	for (int round = 0; round < 100 && clean < 10; round++) {
+		int32_t none = round % 2 ? RSEQ_CPU_ID_UNINITIALIZED
+					 : RSEQ_CPU_ID_REGISTRATION_FAILED;
+		uint32_t cpu = rs->cpu_id;
+		uint64_t before = atomic_load(&c->word);
+		cbm_stats st0, st1;
+		void *buf;
+
+		cbm_pool_stats(pool, &st0);
+		__atomic_store_n(&rs->cpu_id, (uint32_t)none, __ATOMIC_RELAXED);
+		buf = cbm_alloc(pool);
+		cbm_free(pool, buf);
+		if (__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED) !=
+		    (uint32_t)none)
+			continue; /* the kernel wrote it back meanwhile */
+		__atomic_store_n(&rs->cpu_id, cpu, __ATOMIC_RELAXED);
+		assert_non_null(buf);
+		assert_int_equal(atomic_load(&c->word), before);
+		cbm_pool_stats(pool, &st1);
+		assert_int_equal(st1.allocs, st0.allocs + 1);
+		assert_int_equal(st1.frees, st0.frees + 1);
+		clean++;
+	}
+	assert_true(clean > 0);
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+}
+
 /*
  * rseq mode: a sequence interrupted by a signal is aborted by the kernel
  * and restarted. A thread allocates and frees in a tight loop (most of its
@@ -357,14 +440,23 @@ churn(void *arg)
 	cbm_pool *pool = arg;
 	void *b[8];
 
-	while (!atomic_load_explicit(&signal_stop, memory_order_relaxed)) {
+	/* Single calls and bulk ones (one sequence for all 8) in turn. */
+	for (unsigned round = 0;
+	     !atomic_load_explicit(&signal_stop, memory_order_relaxed);
+	     round++) {
+		if (round % 2)
+			assert_int_equal(cbm_alloc_bulk(pool, b, 8), 0);
+		else
+			for (int k = 0; k < 8; k++)
+				b[k] = cbm_alloc(pool);
 		for (int k = 0; k < 8; k++)
-			b[k] = cbm_alloc(pool);
-		for (int k = 0; k < 8; k++) {
 			for (int j = 0; j < k; j++)
 				assert_ptr_not_equal(b[j], b[k]);
-			cbm_free(pool, b[k]);
-		}
+		if (round % 3)
+			cbm_free_bulk(pool, b, 8);
+		else
+			for (int k = 0; k < 8; k++)
+				cbm_free(pool, b[k]);
 	}
 	return NULL;
 }
@@ -415,6 +507,8 @@ main(void)
 		T(other_cpus_caches_are_stolen_when_dry),
 		T(counters_stay_exact_across_folds),
 		T(caches_are_whole_lines),
+		T(the_fast_table_covers_every_cpu_number),
+		T(unregistered_threads_take_the_slow_path),
 		T(interrupted_sequences_restart),
 	};
 #undef T

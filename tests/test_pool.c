@@ -625,6 +625,73 @@ failed_create_leaves_no_poison_behind(void **state)
 #endif
 }
 
+/* Strides that put consecutive buffers' first lines in few cache sets get
+ * a line more (src/colour.h), unless the pool asks for the exact stride;
+ * the pointer check stays exact over the padding. */
+static void
+power_of_two_strides_are_coloured(void **state)
+{
+	static const struct {
+		size_t block, align;
+		unsigned flags;
+		size_t usable, stride;
+	} cases[] = {
+		{2048, 0, 0, 2048, 2048 + 64},
+		{65536, 0, 0, 65536, 65536 + 64},
+		{1024, 256, 0, 1024, 1024 + 256},
+		{2048, 0, CBM_POOL_EXACT_STRIDE, 2048, 2048},
+		{4096, 4096, 0, 4096, 4096}, /* page-aligned: nothing to gain */
+		{8192, 0, 0, 8192, 8192},    /* 2 pages: release wins */
+		{100, 0, 0, 128, 128},	     /* already spread */
+	};
+	struct recorded_errors rec;
+
+	(void)state;
+	recorder_install(&rec);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cbm_pool_config cfg = {.block_size = cases[i].block,
+				       .capacity = 8,
+				       .align = cases[i].align,
+				       .flags = cases[i].flags};
+		cbm_pool *pool;
+		char *b;
+		int reports;
+
+		assert_int_equal(cbm_pool_create(&cfg, &pool), 0);
+		assert_int_equal(pool->blocks.stride, cases[i].stride);
+		assert_int_equal(cbm_block_size(pool), cases[i].usable);
+		b = cbm_alloc(pool);
+		reports = atomic_load(&rec.count);
+		if (cases[i].stride > cases[i].usable) {
+			/* the padding is no buffer */
+			cbm_free(pool, b + cases[i].usable);
+			assert_int_equal(atomic_load(&rec.count), reports + 1);
+			assert_int_equal(rec.last_err, CBM_ERR_MISALIGNED);
+		}
+		cbm_free(pool, b);
+		assert_int_equal(atomic_load(&rec.count),
+				 reports + (cases[i].stride > cases[i].usable));
+		assert_conserved(pool);
+		cbm_pool_destroy(pool);
+	}
+	/* Pools that give memory back keep short release runs: exact. */
+	{
+		cbm_pool_config elastic = {
+			.block_size = 2048, .capacity = 8, .max_capacity = 64};
+		cbm_pool_config releasing = {
+			.block_size = 2048, .capacity = 8, .release_ms = 100};
+		cbm_pool *pool;
+
+		assert_int_equal(cbm_pool_create(&elastic, &pool), 0);
+		assert_int_equal(pool->blocks.stride, 2048);
+		cbm_pool_destroy(pool);
+		assert_int_equal(cbm_pool_create(&releasing, &pool), 0);
+		assert_int_equal(pool->blocks.stride, 2048);
+		cbm_pool_destroy(pool);
+	}
+	recorder_remove(&rec);
+}
+
 int
 main(void)
 {
@@ -632,6 +699,7 @@ main(void)
 		cmocka_unit_test(create_and_destroy),
 		cmocka_unit_test(unnamed_pools_say_so),
 		cmocka_unit_test(block_size_rounds_to_alignment),
+		cmocka_unit_test(power_of_two_strides_are_coloured),
 		cmocka_unit_test(buffers_are_aligned_and_disjoint),
 		cmocka_unit_test(capacity_means_capacity),
 		cmocka_unit_test(bulk_is_all_or_nothing),

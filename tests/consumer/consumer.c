@@ -12,6 +12,12 @@
 
 #define CAPACITY 64
 
+#ifdef CBM_INLINE_ACTIVE
+static const char calls[] = "inline";
+#else
+static const char calls[] = "exported";
+#endif
+
 static int
 fail(const char *what)
 {
@@ -49,6 +55,16 @@ main(void)
 		    cbm_region_index(pool, (char *)bufs[i] + 7) != 0)
 			return fail("a buffer outside its region");
 	cbm_free_bulk(pool, bufs, CAPACITY / 2);
+	/* One at a time: the calls an inline build (CBM_INLINE) runs in
+	 * place. */
+	for (int i = 0; i < 1000; i++) {
+		void *b = cbm_alloc(pool);
+
+		if (b == NULL)
+			return fail("a pool with free buffers handed out none");
+		memset(b, i, cbm_block_size(pool));
+		cbm_free(pool, b);
+	}
 	for (size_t i = CAPACITY / 2; i < CAPACITY; i++) {
 		cbm_read_lock();
 		cbm_read_unlock();
@@ -64,9 +80,12 @@ main(void)
 		return fail("the pool does not add up");
 	if (cbm_pool_verify(pool) != 0)
 		return fail("cbm_pool_verify failed");
-	printf("consumer: cbm %s, %s pool of %zu x %zu bytes: ok\n",
+#if defined(CBM_INLINE) && defined(__x86_64__) && !defined(CBM_INLINE_ACTIVE)
+	return fail("CBM_INLINE was asked for and is not in effect");
+#endif
+	printf("consumer: cbm %s, %s pool of %zu x %zu bytes, %s calls: ok\n",
 	       cbm_version(), cbm_pool_name(pool), cbm_capacity(pool),
-	       cbm_block_size(pool));
+	       cbm_block_size(pool), calls);
 	cbm_pool_destroy(pool);
 	return 0;
 }

@@ -26,7 +26,8 @@ ninja -C "$tmp/build" src/libcbm.so.0.2.0 src/libcbm.a >"$tmp/build.log" 2>&1 ||
 	{ cat "$tmp/install.log"; exit 1; }
 
 lib="$tmp/prefix/lib"
-for f in include/cbm.h lib/libcbm.so lib/libcbm.so.1 lib/libcbm.a \
+for f in include/cbm.h include/cbm/inline.h lib/libcbm.so lib/libcbm.so.1 \
+	lib/libcbm.a \
 	lib/pkgconfig/cbm.pc; do
 	[ -e "$tmp/prefix/$f" ] || { echo "not installed: $f"; exit 1; }
 done
@@ -51,6 +52,11 @@ warn="-std=c11 -Wall -Wextra -Wpedantic -Werror"
 $cc $warn -o "$tmp/consumer" "$here/consumer.c" \
 	$(pkg-config --cflags --libs cbm)
 LD_LIBRARY_PATH="$lib" "$tmp/consumer"
+# The same program with the inline fast path (cbm/inline.h).
+# shellcheck disable=SC2046
+$cc $warn -DCBM_INLINE=1 -o "$tmp/consumer-inline" "$here/consumer.c" \
+	$(pkg-config --cflags --libs cbm)
+LD_LIBRARY_PATH="$lib" "$tmp/consumer-inline"
 
 # Static: libcbm.a, and whatever cbm.pc says a static link needs. The
 # shared -lcbm that pkg-config also prints is left unused (--as-needed).
@@ -77,4 +83,4 @@ if readelf -d "$tmp/consumer-full-static" 2>/dev/null | grep -q NEEDED; then
 fi
 "$tmp/consumer-full-static"
 echo "installed: pkg-config builds against the shared and the static" \
-	"library, and fully static"
+	"library, fully static, and with CBM_INLINE"

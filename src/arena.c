@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "plant.h"
+
 #define HUGE_PAGE_BYTES ((size_t)2 << 20)
 
 /* Inverse of an odd number modulo 2^64, by Newton's iteration: each step
@@ -73,9 +75,12 @@ cbm_blocks_group_pages(const struct cbm_blocks *b, uint32_t g, char **lo,
 void *
 cbm_reserve(size_t bytes)
 {
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p;
 
+	if (CBM_FAIL_HERE("a reservation"))
+		return NULL;
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
@@ -129,6 +134,8 @@ cbm_arena_map(struct cbm_arena *a, size_t bytes, size_t align, bool huge,
 	void *p;
 
 	a->pages = CBM_PAGES_NORMAL;
+	if (CBM_FAIL_HERE("the arena"))
+		return -ENOMEM;
 	if (huge && !elastic) {
 		size_t hb = round_up(bytes, HUGE_PAGE_BYTES);
 

@@ -90,4 +90,43 @@ cbm_yield_point_slow(void)
 	if (x % cbm_yield_every == 0)
 		sched_yield();
 }
+
+/* ---- failing allocations (plant.h) ---- */
+
+static atomic_ulong fail_countdown, fail_reached;
+static _Atomic(const char *) fail_named;
+
+bool
+cbm_fail_here(const char *site)
+{
+	unsigned long k;
+
+	atomic_fetch_add(&fail_reached, 1);
+	k = atomic_load(&fail_countdown);
+	while (k != 0 && !atomic_compare_exchange_weak(&fail_countdown, &k,
+						       k - 1))
+		;
+	if (k != 1)
+		return false;
+	atomic_store(&fail_named, site);
+	return true;
+}
+
+void
+cbm_fail_countdown(unsigned long k)
+{
+	atomic_store(&fail_countdown, k);
+}
+
+unsigned long
+cbm_fail_sites(void)
+{
+	return atomic_load(&fail_reached);
+}
+
+const char *
+cbm_fail_last(void)
+{
+	return atomic_load(&fail_named);
+}
 #endif

@@ -87,6 +87,26 @@ enum cbm_site {
 
 typedef void (*cbm_site_hook)(enum cbm_site site);
 
+/*
+ * Failing allocations: each allocation and thread start of
+ * cbm_pool_create is a failure site (CBM_FAIL_HERE(name) in front of it).
+ * cbm_fail_countdown(k) makes the k-th site reached from then on fail,
+ * once (0: none); cbm_fail_sites() counts the sites reached so far, and
+ * cbm_fail_last() names the one that failed last. For the create fault
+ * tests (tests/test_create_faults.c); nothing else sets a countdown.
+ */
+#ifdef CBM_FAULT_INJECTION
+#include <stdbool.h>
+
+bool cbm_fail_here(const char *site);
+void cbm_fail_countdown(unsigned long k);
+unsigned long cbm_fail_sites(void);
+const char *cbm_fail_last(void);
+#define CBM_FAIL_HERE(site) cbm_unlikely(cbm_fail_here(site))
+#else
+#define CBM_FAIL_HERE(site) 0
+#endif
+
 #ifdef CBM_FAULT_INJECTION
 #include "compiler.h"
 

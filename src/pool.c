@@ -204,7 +204,9 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 		     (CBM_FAST_BEFORE + fast_bound) * sizeof(void *);
 	pool_bytes =
 		(pool_bytes + CBM_CACHELINE - 1) & ~(size_t)(CBM_CACHELINE - 1);
-	pool = aligned_alloc(CBM_CACHELINE, pool_bytes);
+	pool = CBM_FAIL_HERE("the pool")
+		       ? NULL
+		       : aligned_alloc(CBM_CACHELINE, pool_bytes);
 	if (pool == NULL)
 		return -ENOMEM;
 	memset(pool, 0, pool_bytes);
@@ -213,8 +215,10 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	 * O(1) whatever the ceiling (frontier.h). */
 	pool->blocks.max = g.max;
 	pool->reserved = g.reserve;
-	pool->map.caches =
-		aligned_alloc(CBM_CACHELINE, g.ncaches * g.cache_bytes);
+	pool->map.caches = CBM_FAIL_HERE("the caches")
+				   ? NULL
+				   : aligned_alloc(CBM_CACHELINE,
+						   g.ncaches * g.cache_bytes);
 	pool->links = cbm_reserve(g.reserve * sizeof(*pool->links));
 	if (cfg->flags & CBM_POOL_DEBUG)
 		pool->debug.state =

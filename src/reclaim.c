@@ -323,7 +323,8 @@ start_thread_locked(void)
 	int rc;
 
 	R.generation++;
-	if (CBM_PLANTED(CBM_PLANT_NO_THREAD))
+	if (CBM_PLANTED(CBM_PLANT_NO_THREAD) ||
+	    CBM_FAIL_HERE("the reclamation thread"))
 		rc = EAGAIN;
 	else
 		rc = pthread_create(&R.thread, NULL, reclaim_main,

@@ -22,14 +22,19 @@
 #include <stdlib.h>
 
 #include "cbm.h"
+#include "plant.h"
 
 int
 cbm_trim_init(struct cbm_trim *t, const struct cbm_caches *caches,
 	      unsigned idle_ms, uint64_t now_ms)
 {
 	t->idle_ms = idle_ms;
-	t->seen_ops = calloc(caches->ncaches, sizeof(uint64_t));
-	t->quiet_since_ms = calloc(caches->ncaches, sizeof(uint64_t));
+	t->seen_ops = CBM_FAIL_HERE("idle trim's counts")
+			      ? NULL
+			      : calloc(caches->ncaches, sizeof(uint64_t));
+	t->quiet_since_ms = CBM_FAIL_HERE("idle trim's clocks")
+				    ? NULL
+				    : calloc(caches->ncaches, sizeof(uint64_t));
 	if (t->seen_ops == NULL || t->quiet_since_ms == NULL) {
 		cbm_trim_fini(t);
 		return -ENOMEM;

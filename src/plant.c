@@ -103,8 +103,8 @@ cbm_fail_here(const char *site)
 
 	atomic_fetch_add(&fail_reached, 1);
 	k = atomic_load(&fail_countdown);
-	while (k != 0 && !atomic_compare_exchange_weak(&fail_countdown, &k,
-						       k - 1))
+	while (k != 0 &&
+	       !atomic_compare_exchange_weak(&fail_countdown, &k, k - 1))
 		;
 	if (k != 1)
 		return false;

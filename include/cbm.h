@@ -132,11 +132,21 @@ struct rcu_flavor_struct;
 #define CBM_RELEASE_OFF UINT_MAX
 
 /*
- * ABI: this struct grew in 0.2 (max_capacity, release_ms at the end). The
- * library's SONAME moved with it (libcbm.so.1), so a program built against
- * the 0.1 header keeps loading libcbm.so.0 and never has its shorter
- * struct read as the longer one. Zero what you do not set (a designated
- * initializer does): 0 keeps the old behaviour of every field.
+ * Told of a region of the pool's memory (cbm_pool_regions numbering, the
+ * index cbm_region_index gives): on_map, that region index now covers
+ * [addr, addr + len); on_unmap, that its memory [addr, addr + len) is about
+ * to go back to the OS. See cbm_pool_config.on_map.
+ */
+typedef void (*cbm_region_fn)(void *arg, void *addr, size_t len,
+			      unsigned index);
+
+/*
+ * ABI: this struct grew in 0.2 (max_capacity, release_ms, then on_map,
+ * on_unmap and region_arg, all at the end). The library's SONAME moved
+ * with it (libcbm.so.1), so a program built against the 0.1 header keeps
+ * loading libcbm.so.0 and never has its shorter struct read as the longer
+ * one. Zero what you do not set (a designated initializer does): 0 keeps
+ * the old behaviour of every field.
  */
 typedef struct cbm_pool_config {
 	size_t block_size;	/* bytes per buffer, > 0 */
@@ -177,6 +187,48 @@ typedef struct cbm_pool_config {
 	 * A pool on explicit huge pages never releases.
 	 */
 	unsigned release_ms;
+	/*
+	 * Region callbacks, to keep a registration of the pool's memory in
+	 * step (io_uring's sparse registered table with
+	 * io_uring_register_buffers_update_tag, an RDMA memory region, a DMA
+	 * mapping). Both or neither (one alone: -EINVAL); each gets
+	 * region_arg. Regions are cbm_pool_regions's: at most 1 GiB each,
+	 * region i the buffers [i x 2^s, (i + 1) x 2^s).
+	 *
+	 * on_map(arg, addr, len, index): region index now covers
+	 * [addr, addr + len). Called for each region at create (before
+	 * cbm_pool_create returns), when the pool grows (the last region
+	 * lengthens: a new extent for that index, to replace the old one;
+	 * or a new region follows), and when a region whose memory went back
+	 * to the OS is about to be used again; always before any buffer of
+	 * the new part is handed out, to any thread.
+	 *
+	 * on_unmap(arg, addr, len, index): before the region's memory goes
+	 * back to the OS (a release, or destroy for every region still
+	 * mapped); until the next on_map of that index no buffer in it is
+	 * handed out. A registration must let go of the region here: the
+	 * pages it pinned would otherwise stay the kernel's while the
+	 * buffers get fresh ones.
+	 *
+	 * With callbacks the pool works in whole regions: it releases a
+	 * region only when every buffer of it is free in the global tier (a
+	 * region the ceiling cuts short never goes), and an elastic pool
+	 * grows to the next region boundary (or the ceiling) at once, so
+	 * on_map comes about once per region, not per growth. The memory of
+	 * buffers never handed out stays untouched until they are, but a
+	 * registration that pins pages (io_uring does) makes the whole
+	 * region resident.
+	 *
+	 * The callbacks run on whatever thread grows, releases (the
+	 * reclamation thread too) or reuses, possibly inside an allocation
+	 * and while other allocations wait for them; calls for one region
+	 * never overlap, calls for different regions may run at once. They
+	 * must not call into this pool (they may run with one of its caches
+	 * held: a deadlock) and should be quick. A stride (block size, with
+	 * a debug pool's guard zone) above 1 GiB has no regions: -EOVERFLOW.
+	 */
+	cbm_region_fn on_map, on_unmap;
+	void *region_arg;
 } cbm_pool_config;
 
 /*
@@ -275,9 +327,10 @@ typedef void (*cbm_error_fn)(void *arg, const cbm_pool *pool, int err,
  * Returns 0; -EINVAL for a NULL cfg or out, a zero block_size, a zero
  * capacity in a fixed pool, a max_capacity below capacity, a release_ms or
  * idle_trim_ms below 10, an align that is not a power of two (or above 1
- * GiB), a magazine_size above 4096, or unknown flags; -EOVERFLOW when
- * capacity or max_capacity does not fit 32-bit buffer indices or the
- * ceiling x buffer size does not fit size_t; -ENOMEM when address space for
+ * GiB), a magazine_size above 4096, unknown flags, or one of on_map and
+ * on_unmap without the other; -EOVERFLOW when capacity or max_capacity
+ * does not fit 32-bit buffer indices, the ceiling x buffer size does not
+ * fit size_t, or with region callbacks a stride above 1 GiB; -ENOMEM when address space for
  * the arena or the bookkeeping cannot be had; -EAGAIN when the reclamation
  * thread, which the first pool of a process starts, cannot be started.
  * Nothing is allocated on failure. Cost: O(1) in time and memory whatever
@@ -311,7 +364,8 @@ CBM_API void cbm_pool_destroy(cbm_pool *pool);
  * few nanoseconds, from the CPU's cache; one lock-free pop per magazine
  * (magazine_size buffers) from the global tier; when the pool runs dry,
  * O(CPUs) per look, and it may wait for a thread preempted inside another
- * CPU's cache or in the middle of a move. Any thread.
+ * CPU's cache or in the middle of a move; in a pool with region callbacks,
+ * a growth waits for another thread's on_map. Any thread.
  */
 CBM_API CBM_HOT_CALL void cbm_free(cbm_pool *pool, void *buf);
 CBM_API CBM_HOT_CALL void *cbm_alloc(cbm_pool *pool) CBM_ALLOCATOR(cbm_free, 2);
@@ -480,7 +534,10 @@ CBM_API void cbm_read_unlock(void);
  * registration made earlier misses the buffers added since. Registering
  * pins the pages: while they are registered, do not let the pool release
  * memory (cbm_pool_release, release_ms), or the kernel would go on using
- * the pages the pool gave back while the pool's buffers get fresh ones. Returns -EINVAL (and the error handler,
+ * the pages the pool gave back while the pool's buffers get fresh ones;
+ * the region callbacks (cbm_pool_config.on_map, on_unmap) keep a
+ * registration in step through growth and release. Returns -EINVAL (and
+ * the error handler,
  * CBM_ERR_BAD_ARG) for a NULL pool or a NULL array with n > 0;
  * -EOVERFLOW when one buffer is larger than 1 GiB. Cost: O(count), about
  * capacity x buffer size / 1 GiB; touches no buffer. Any thread.

@@ -64,7 +64,7 @@ cbm_blocks_group_pages(const struct cbm_blocks *b, uint32_t g, char **lo,
 		       char **hi)
 {
 	size_t start = (size_t)g * b->group * b->stride;
-	size_t end = start + (size_t)b->group * b->stride;
+	size_t end = start + (size_t)cbm_blocks_group_size(b, g) * b->stride;
 
 	start = round_up(start, b->page);
 	end &= ~(b->page - 1);

@@ -46,7 +46,9 @@ struct cbm_arena {
  * global tier's frontier (frontier.h), never more than max.
  *
  * Release groups: the smallest runs of buffers whose memory is whole pages.
- * Group g is buffers [g x group, (g + 1) x group). For a stride below the
+ * Group g is buffers [g x group, (g + 1) x group), the last one cut short
+ * by max when max is not a multiple of group (cbm_blocks_group_size). A
+ * pool with region callbacks makes its groups its regions (pool.c). For a stride below the
  * page size, group x stride is the least common multiple of the two, so a
  * group is exactly a run of whole pages (the base is page aligned); for a
  * larger stride a group is one buffer, and its pages are those wholly
@@ -92,6 +94,16 @@ cbm_blocks_index(const struct cbm_blocks *b, const void *ptr)
 {
 	return (uint32_t)cbm_quotient(b->base, b->stride_inv, b->stride_shift,
 				      ptr);
+}
+
+/* Buffers in release group g: group, fewer for a last one cut by max. */
+static inline uint32_t
+cbm_blocks_group_size(const struct cbm_blocks *b, uint32_t g)
+{
+	uint64_t first = (uint64_t)g * b->group;
+
+	return b->max - first < b->group ? (uint32_t)(b->max - first)
+					 : b->group;
 }
 
 /* Geometry for max buffers stride bytes apart from base (page aligned). */

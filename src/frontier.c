@@ -17,6 +17,70 @@ cbm_frontier_init(struct cbm_frontier *f, cbm_atomic_u64 *exists,
 	cbm_store_relaxed_u64(exists, initial);
 	cbm_store_relaxed_u64(&f->fresh, 0);
 	cbm_store_relaxed_u64(&f->grows, 0);
+	f->map = NULL;
+	f->map_arg = NULL;
+	f->step = 1;
+	pthread_mutex_init(&f->grow_lock, NULL);
+}
+
+void
+cbm_frontier_fini(struct cbm_frontier *f)
+{
+	pthread_mutex_destroy(&f->grow_lock);
+}
+
+void
+cbm_frontier_set_map(struct cbm_frontier *f, cbm_extent_fn map, void *arg,
+		     uint64_t step)
+{
+	CBM_ASSERT(step > 0);
+	f->map = map;
+	f->map_arg = arg;
+	f->step = step;
+}
+
+void
+cbm_frontier_fork_prepare(struct cbm_frontier *f)
+{
+	if (f->map != NULL)
+		pthread_mutex_lock(&f->grow_lock);
+}
+
+void
+cbm_frontier_fork_after(struct cbm_frontier *f)
+{
+	if (f->map != NULL)
+		pthread_mutex_unlock(&f->grow_lock);
+}
+
+/* F5: under the lock, look again; if every existing buffer is still taken
+ * and the ceiling is not reached, map what growth adds, then publish it. */
+static void
+grow_hooked(struct cbm_frontier *f, uint32_t n)
+{
+	uint64_t exists, want;
+
+	pthread_mutex_lock(&f->grow_lock);
+	exists = cbm_load_relaxed_u64(f->exists); /* only growers write it */
+	if (cbm_load_relaxed_u64(&f->fresh) < exists || exists >= f->max) {
+		pthread_mutex_unlock(&f->grow_lock);
+		return; /* grown by another meanwhile, or at the ceiling */
+	}
+	want = f->max - exists < n ? f->max : exists + n;
+	/* Up to the next multiple of step, within max. */
+	want = want + (f->step - want % f->step) % f->step;
+	if (want > f->max)
+		want = f->max;
+	if (CBM_PLANTED(CBM_PLANT_MAP_AFTER_PUBLISH)) /* against F5: the bug */
+		cbm_store_release_u64(f->exists, want);
+	/* The lock held, the new buffers not yet published. */
+	CBM_YIELD_AT(CBM_SITE_MAPPING);
+	f->map(f->map_arg, exists, want - exists);
+	/* Release: pairs with the claim's acquire load of exists (take), so
+	 * what map did happens before any claim of the buffers it covers. */
+	cbm_store_release_u64(f->exists, want);
+	cbm_fetch_add_relaxed_u64(&f->grows, 1);
+	pthread_mutex_unlock(&f->grow_lock);
 }
 
 uint32_t
@@ -25,7 +89,8 @@ cbm_frontier_take(struct cbm_frontier *f, uint32_t n, uint32_t *first)
 	CBM_ASSERT(n > 0);
 	for (;;) {
 		uint64_t taken = cbm_load_relaxed_u64(&f->fresh);
-		uint64_t exists = cbm_load_relaxed_u64(f->exists);
+		/* Acquire: pairs with a hooked growth's release store (F5). */
+		uint64_t exists = cbm_load_acquire_u64(f->exists);
 		uint64_t want;
 
 		if (taken < exists) {
@@ -44,6 +109,10 @@ cbm_frontier_take(struct cbm_frontier *f, uint32_t n, uint32_t *first)
 		/* F4: every existing buffer was taken; make n more exist.
 		 * A grower that loses the CAS finds them made by another. */
 		CBM_YIELD_AT(CBM_SITE_GROWING);
+		if (f->map != NULL) {
+			grow_hooked(f, n);
+			continue;
+		}
 		if (CBM_PLANTED(CBM_PLANT_GROW_PAST_CEILING)) {
 			/* The bug: grow by an add, trusting the look above. */
 			cbm_fetch_add_relaxed_u64(f->exists, n);

@@ -25,13 +25,37 @@ cbm_global_init(struct cbm_global *g, const struct cbm_blocks *blocks,
 	cbm_frontier_init(&g->frontier, exists, initial, blocks->max);
 	cbm_store_relaxed_u64(&g->low_water, 0);
 	cbm_store_relaxed_u64(&g->released_bytes, 0);
+	cbm_store_relaxed_u64(&g->released_buffers, 0);
+	g->map = g->unmap = NULL;
+	g->hook_arg = NULL;
 	return cbm_depot_init(&g->depot, nmags, mag_size);
 }
 
 void
 cbm_global_fini(struct cbm_global *g)
 {
+	cbm_frontier_fini(&g->frontier);
 	cbm_depot_fini(&g->depot);
+}
+
+void
+cbm_global_set_hooks(struct cbm_global *g, cbm_extent_fn map,
+		     cbm_extent_fn unmap, void *arg, uint64_t step)
+{
+	CBM_ASSERT((map == NULL) == (unmap == NULL));
+	g->map = map;
+	g->unmap = unmap;
+	g->hook_arg = arg;
+	if (map != NULL)
+		cbm_frontier_set_map(&g->frontier, map, arg, step);
+}
+
+void
+cbm_global_unmapping(struct cbm_global *g, uint32_t group)
+{
+	if (g->unmap != NULL)
+		g->unmap(g->hook_arg, (uint64_t)group * g->blocks->group,
+			 cbm_blocks_group_size(g->blocks, group));
 }
 
 bool
@@ -54,7 +78,8 @@ cbm_global_resident_count(const struct cbm_global *g)
 uint64_t
 cbm_global_released_count(const struct cbm_global *g)
 {
-	return cbm_istack_count(&g->released) * g->blocks->group;
+	/* Not the list's count x group: the last group may be short. */
+	return cbm_load_relaxed_u64(&g->released_buffers);
 }
 
 /* After a take from the freelist or the depot: a new low for the release
@@ -138,18 +163,24 @@ spill_range(struct cbm_global *g, uint32_t first, uint32_t n)
 }
 
 /* Pop one released group: its first buffer (CBM_NIL when the list is
- * empty), all group of its buffers the caller's. Its pages come back as
- * they are touched. */
+ * empty), all *size of its buffers the caller's. Its pages come back as
+ * they are touched; the map hook hears of it before any of its buffers
+ * leaves the caller's hands (global.h). */
 static uint32_t
-take_released(struct cbm_global *g)
+take_released(struct cbm_global *g, uint32_t *size)
 {
-	uint32_t first = cbm_istack_pop(&g->released, g->links);
+	uint32_t first = cbm_istack_pop(&g->released, g->links), group;
 	char *lo, *hi;
 
 	if (first == CBM_NIL)
 		return CBM_NIL;
-	cbm_blocks_group_pages(g->blocks, first / g->blocks->group, &lo, &hi);
+	group = first / g->blocks->group;
+	*size = cbm_blocks_group_size(g->blocks, group);
+	cbm_blocks_group_pages(g->blocks, group, &lo, &hi);
 	cbm_fetch_sub_relaxed_u64(&g->released_bytes, (uint64_t)(hi - lo));
+	cbm_fetch_sub_relaxed_u64(&g->released_buffers, *size);
+	if (g->map != NULL)
+		g->map(g->hook_arg, first, *size);
 	return first;
 }
 
@@ -166,10 +197,10 @@ range_to_slots(struct cbm_global *g, void **slots, uint32_t first, uint32_t n)
 static uint32_t
 take_released_run(struct cbm_global *g, void **slots, uint32_t max)
 {
-	uint32_t got = 0, group = g->blocks->group;
+	uint32_t got = 0, group;
 
 	while (got < max) {
-		uint32_t first = take_released(g), keep;
+		uint32_t first = take_released(g, &group), keep;
 
 		if (first == CBM_NIL)
 			break;
@@ -249,12 +280,12 @@ alloc_unused(struct cbm_global *g)
 	void *buf;
 
 	if (cbm_istack_count(&g->released) > 0) {
-		uint32_t first;
+		uint32_t first, size;
 
 		cbm_transit_begin(&g->transit);
-		first = take_released(g);
+		first = take_released(g, &size);
 		if (first != CBM_NIL) {
-			spill_range(g, first + 1, g->blocks->group - 1);
+			spill_range(g, first + 1, size - 1);
 			cbm_transit_end(&g->transit, true);
 			return cbm_blocks_ptr(g->blocks, first);
 		}
@@ -367,6 +398,8 @@ cbm_global_put_released(struct cbm_global *g, uint32_t group)
 
 	cbm_blocks_group_pages(g->blocks, group, &lo, &hi);
 	cbm_fetch_add_relaxed_u64(&g->released_bytes, (uint64_t)(hi - lo));
+	cbm_fetch_add_relaxed_u64(&g->released_buffers,
+				  cbm_blocks_group_size(g->blocks, group));
 	cbm_istack_push(&g->released, g->links, first);
 }
 

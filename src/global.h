@@ -57,7 +57,13 @@ struct cbm_global {
 	 * policy last looked (cbm_global_low_water): those stayed free all
 	 * along. Lowered after every take, with a CAS. */
 	_Alignas(CBM_CACHELINE) cbm_atomic_u64 low_water;
-	cbm_atomic_u64 released_bytes; /* pages given back, not yet reused */
+	cbm_atomic_u64 released_bytes;	 /* pages given back, not yet reused */
+	cbm_atomic_u64 released_buffers; /* in released groups */
+	/* NULL, or told of each release group before its pages go (unmap)
+	 * and before a released one is handed out again (map): see
+	 * cbm_global_set_hooks. */
+	cbm_extent_fn map, unmap;
+	void *hook_arg;
 };
 
 /* How a run moved, for the caches' counters. */
@@ -78,6 +84,18 @@ int cbm_global_init(struct cbm_global *g, const struct cbm_blocks *blocks,
 		    cbm_atomic_u32 *links, cbm_atomic_u64 *exists,
 		    uint64_t initial, uint32_t nmags, uint32_t mag_size);
 void cbm_global_fini(struct cbm_global *g);
+
+/*
+ * Before any buffer is taken: map(arg, first, n) is called for buffers
+ * that are about to be handed out for the first time (a growth, before it
+ * is published: frontier.h, F5, which also makes growth end at a multiple
+ * of step) or for the first time since their memory went back to the OS
+ * (a released group, popped, before any of it is handed out or spilled);
+ * unmap(arg, first, n) for a release group before its pages go
+ * (cbm_global_unmapping, release.h, L2). Both or neither.
+ */
+void cbm_global_set_hooks(struct cbm_global *g, cbm_extent_fn map,
+			  cbm_extent_fn unmap, void *arg, uint64_t step);
 
 /* false when the tier certainly holds a buffer; true when it looks empty
  * (a racy look, for deciding whether to begin a move: T3). */
@@ -137,6 +155,10 @@ uint64_t cbm_global_low_water(struct cbm_global *g, uint64_t forget);
  * magazines into idx, within the caller's move; returns how many. */
 uint32_t cbm_global_take_resident(struct cbm_global *g, uint32_t *idx,
 				  uint32_t max);
+
+/* Release group `group` (whose buffers the caller owns) is about to give
+ * its pages back: the unmap hook, if any. */
+void cbm_global_unmapping(struct cbm_global *g, uint32_t group);
 
 /* Release group g (whose pages the caller gave back, and whose buffers it
  * owns) onto the released list. */

@@ -30,6 +30,7 @@ static const struct {
 	{"no-thread", CBM_PLANT_NO_THREAD},
 	{"grow-past-ceiling", CBM_PLANT_GROW_PAST_CEILING},
 	{"release-published", CBM_PLANT_RELEASE_PUBLISHED},
+	{"map-after-publish", CBM_PLANT_MAP_AFTER_PUBLISH},
 };
 
 static void

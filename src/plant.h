@@ -30,6 +30,9 @@
  *   release-published  a release pass puts the buffers it gives back where
  *                    allocations find them before their pages go
  *                    (madvise after publishing)           [released data]
+ *   map-after-publish  a growth with region callbacks makes the new
+ *                    buffers exist before it calls on_map, so a thread
+ *                    can take one of them unmapped      [mapped before use]
  *   no-thread        the reclamation thread cannot be started, as when
  *                    pthread_create fails: the first pool's create fails
  *                    with -EAGAIN (a unit test of that path, not stress)
@@ -56,6 +59,7 @@ enum cbm_plant {
 	CBM_PLANT_NO_THREAD = 1u << 9,
 	CBM_PLANT_GROW_PAST_CEILING = 1u << 10,
 	CBM_PLANT_RELEASE_PUBLISHED = 1u << 11,
+	CBM_PLANT_MAP_AFTER_PUBLISH = 1u << 12,
 };
 
 /*
@@ -83,6 +87,9 @@ enum cbm_site {
 	CBM_SITE_RELEASING,	     /* release.c: free buffers taken out of
 					the global tier, their pages not yet
 					given back */
+	CBM_SITE_MAPPING,	     /* frontier.c: a grower holds the growth
+					lock and is about to call the map hook
+					(frontier.h, F5) */
 };
 
 typedef void (*cbm_site_hook)(enum cbm_site site);

@@ -79,7 +79,7 @@ struct geometry {
 static int
 check_config(const cbm_pool_config *cfg, struct geometry *g)
 {
-	size_t guard_end;
+	size_t guard_end, exact;
 	int n;
 
 	g->elastic = cfg->max_capacity != 0;
@@ -98,6 +98,8 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 	g->align = cfg->align ? cfg->align : DEFAULT_ALIGN;
 	if ((g->align & (g->align - 1)) != 0 || g->align > MAX_ALIGN)
 		return -EINVAL;
+	if ((cfg->on_map == NULL) != (cfg->on_unmap == NULL))
+		return -EINVAL; /* both or neither */
 	/* Indices are 32 bits and CBM_NIL is reserved. */
 	if (g->max >= CBM_NIL)
 		return -EOVERFLOW;
@@ -114,11 +116,16 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 	/* Colour (colour.h) the pools that keep their memory: a padded
 	 * stride makes release groups lcm(stride, page) long (arena.h), 64
 	 * buffers at 2 KiB + 64, which buffers in use rarely leave whole. */
+	exact = g->stride;
 	if (!(cfg->flags & CBM_POOL_EXACT_STRIDE) && !g->elastic &&
 	    (cfg->release_ms == 0 || cfg->release_ms == CBM_RELEASE_OFF) &&
 	    !cbm_colour_stride(&g->stride, g->align,
 			       (size_t)sysconf(_SC_PAGESIZE)))
 		return -EOVERFLOW;
+	/* Never colour a buffer out of every region (regions.h): a 1 GiB
+	 * buffer stays registrable. */
+	if (exact <= CBM_REGION_MAX && g->stride > CBM_REGION_MAX)
+		g->stride = exact;
 	/* A planted grow-past-ceiling takes the frontier past max (by at most
 	 * a run per racing grower, frontier.c): room for that, so that the
 	 * overshoot is reported by the checks rather than a fault in memory
@@ -128,6 +135,9 @@ check_config(const cbm_pool_config *cfg, struct geometry *g)
 		g->reserve = g->max + (g->max < CBM_NIL / 4 ? g->max : 0) +
 			     64 * MAX_MAGAZINE;
 	if (g->reserve > SIZE_MAX / g->stride)
+		return -EOVERFLOW;
+	/* A buffer that fits no region (regions.h). */
+	if (cfg->on_map != NULL && cbm_region_shift(g->stride) < 0)
 		return -EOVERFLOW;
 	g->arena_bytes = g->reserve * g->stride;
 	n = get_nprocs_conf();
@@ -164,6 +174,8 @@ free_pool_memory(struct cbm_pool *pool)
 			pool->arena.base,
 			(size_t)cbm_frontier_taken(&pool->global.frontier) *
 				pool->blocks.stride);
+	/* The application lets go of what it registered first. */
+	cbm_region_hooks_fini(&pool->region_hooks);
 	cbm_arena_unmap(&pool->arena);
 	cbm_global_fini(&pool->global);
 	free(pool->map.caches);
@@ -172,6 +184,30 @@ free_pool_memory(struct cbm_pool *pool)
 	cbm_unreserve(pool->debug.state, max * sizeof(*pool->debug.state));
 	cbm_debug_drop_sites(&pool->debug, max);
 	free(pool);
+}
+
+/*
+ * Region callbacks (cbm.h, regions.h): release groups become whole regions
+ * (so a region goes back only when all of it is free in the global tier,
+ * and the last one, cut short by the ceiling, never does), and growth ends
+ * on region boundaries, each one told before its buffers can be taken. The
+ * global tier and frontier see only extent hooks, in buffers.
+ */
+static int
+hook_regions(struct cbm_pool *pool, const cbm_pool_config *cfg)
+{
+	struct cbm_region_hooks *h = &pool->region_hooks;
+	int rc = cbm_region_hooks_init(h, cfg->on_map, cfg->on_unmap,
+				       cfg->region_arg, &pool->blocks,
+				       &pool->capacity);
+
+	if (rc != 0)
+		return rc;
+	pool->blocks.group = (uint32_t)1 << h->shift;
+	cbm_global_set_hooks(&pool->global, cbm_region_hooks_map,
+			     cbm_region_hooks_unmap, h,
+			     (uint64_t)1 << h->shift);
+	return 0;
 }
 
 int
@@ -258,6 +294,13 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	 * magazine between CPUs, which crashes before any check can see it. */
 	pool->global.freelist.plant_untagged = CBM_PLANTED(CBM_PLANT_NO_TAG);
 #endif
+	if (cfg->on_map != NULL) {
+		rc = hook_regions(pool, cfg);
+		if (rc != 0) {
+			free_pool_memory(pool);
+			return rc;
+		}
+	}
 	pool->arena_bytes = g.arena_bytes;
 	pool->fixed_bytes = pool_bytes + g.ncaches * g.cache_bytes;
 	pool->flags = cfg->flags;
@@ -300,6 +343,11 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 		free_pool_memory(pool);
 		return rc;
 	}
+	/* The regions at create (cbm.h): none of their buffers is in the
+	 * global tier yet, so no release can race this, and no one else has
+	 * the pool. */
+	if (cfg->on_map != NULL && cfg->capacity > 0)
+		cbm_region_hooks_map(&pool->region_hooks, 0, cfg->capacity);
 	*out = pool;
 	return 0;
 }

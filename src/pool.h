@@ -21,6 +21,7 @@
 #include "global.h"
 #include "percpu.h"
 #include "reclaim.h"
+#include "regions.h"
 #include "release.h"
 #include "trim.h"
 
@@ -54,6 +55,8 @@ struct cbm_pool {
 	struct cbm_pool_reclaim reclaim; /* reclaim.h */
 	struct cbm_trim trim;		 /* trim.h */
 	struct cbm_release release;	 /* release.h */
+	/* The application's region callbacks, if any (regions.h). */
+	struct cbm_region_hooks region_hooks;
 
 	/* Counters of rare paths, shared by every thread. */
 	_Alignas(CBM_CACHELINE) cbm_atomic_u64 uncached_allocs;

@@ -477,15 +477,20 @@ cbm_reclaim_fork_prepare(void)
 	pthread_once(&init_once, init_process_state);
 	lock_registry();
 	wait_out_pass_locked(&R.pass_in_flight);
-	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
+	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
 		cbm_caches_take_all(&p->caches);
+		/* After the caches (frontier.h): no growth half done. */
+		cbm_frontier_fork_prepare(&p->global.frontier);
+	}
 }
 
 static void
 unlock_all_caches(void)
 {
-	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next)
+	for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
+		cbm_frontier_fork_after(&p->global.frontier);
 		cbm_caches_give_all_back(&p->caches);
+	}
 }
 
 void

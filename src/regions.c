@@ -19,7 +19,9 @@
  *     pool_buffers() is the one place that says how many exist.
  *     Nothing here follows memory the pool releases (release.h): a region
  *     still covers a released buffer, whose pages the kernel would keep
- *     pinned under a registration; cbm.h tells the caller.
+ *     pinned under a registration; cbm.h tells the caller. The region
+ *     callbacks (on_map, on_unmap: regions.h, region_hooks.c) do follow
+ *     it, with a pool that then releases and grows by whole regions.
  * G3. A region spans whole strides: in a debug pool it includes each
  *     buffer's guard zone (so a device that writes past a buffer's end is
  *     caught there, as the CPU is), but an address inside a guard zone is
@@ -32,10 +34,8 @@
 #include <sys/uio.h>
 
 #include "pool.h"
+#include "regions.h"
 #include "report.h"
-
-/* io_uring_register_buffers takes at most this per iovec. */
-#define CBM_REGION_MAX ((size_t)1 << 30)
 
 /* The buffers that exist now (G2): all of a fixed pool's, the frontier's
  * count in an elastic one. Relaxed (frontier.h): it counts at least every
@@ -46,15 +46,12 @@ pool_buffers(const struct cbm_pool *pool)
 	return cbm_pool_capacity(pool);
 }
 
-/* s of G1, or -1 when one stride is larger than a region may be. */
+/* s of G1 (regions.h), or -1 when one stride is larger than a region
+ * may be. */
 static int
 region_shift(const struct cbm_pool *pool)
 {
-	size_t per = CBM_REGION_MAX / pool->blocks.stride;
-
-	if (per == 0)
-		return -1;
-	return 63 - __builtin_clzll((unsigned long long)per);
+	return cbm_region_shift(pool->blocks.stride);
 }
 
 static CBM_COLD int

@@ -40,18 +40,19 @@ static uint32_t
 find_groups(const struct cbm_blocks *b, uint32_t *idx, uint32_t n,
 	    uint32_t *groups, uint32_t *rest)
 {
-	uint32_t ng = 0, keep = 0, k = b->group;
+	uint32_t ng = 0, keep = 0;
 
 	for (uint32_t i = 0; i < n;) {
+		uint32_t g = idx[i] / b->group, k = cbm_blocks_group_size(b, g);
 		char *lo, *hi;
 
-		/* Sorted and distinct: k in a row from a multiple of k is a
-		 * whole group. */
-		if (idx[i] % k == 0 && n - i >= k &&
+		/* Sorted and distinct: the group's k in a row from its first
+		 * is the whole group. */
+		if (idx[i] % b->group == 0 && n - i >= k &&
 		    idx[i + k - 1] == idx[i] + k - 1) {
-			cbm_blocks_group_pages(b, idx[i] / k, &lo, &hi);
+			cbm_blocks_group_pages(b, g, &lo, &hi);
 			if (hi > lo) {
-				groups[ng++] = idx[i] / k;
+				groups[ng++] = g;
 				i += k;
 				continue;
 			}
@@ -125,6 +126,9 @@ cbm_release_now(struct cbm_release *r, struct cbm_global *g, uint64_t max,
 			cbm_global_put_released(g, groups[i]);
 	/* Out of every place, pages still there (L1). */
 	CBM_YIELD_AT(CBM_SITE_RELEASING);
+	/* L2: whoever keeps the groups' memory registered lets go first. */
+	for (uint32_t i = 0; i < ng; i++)
+		cbm_global_unmapping(g, groups[i]);
 	bytes = release_pages(b, groups, ng);
 	if (!CBM_PLANTED(CBM_PLANT_RELEASE_PUBLISHED))
 		for (uint32_t i = 0; i < ng; i++) /* L2: after the pages */
@@ -133,8 +137,11 @@ cbm_release_now(struct cbm_release *r, struct cbm_global *g, uint64_t max,
 	cbm_transit_end(&g->transit, n > 0);
 	if (ng > 0)
 		cbm_fetch_add_relaxed_u64(&r->releases, 1);
-	if (taken != NULL)
-		*taken = (uint64_t)ng * b->group;
+	if (taken != NULL) {
+		*taken = 0;
+		for (uint32_t i = 0; i < ng; i++)
+			*taken += cbm_blocks_group_size(b, groups[i]);
+	}
 out:
 	free(idx);
 	free(groups);

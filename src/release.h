@@ -12,7 +12,9 @@
  *  L2. Pages go back (madvise) before their group is published on the
  *      released list, and the group's buffers are handed out only after a
  *      pop from that list: so no page is released under a buffer anyone
- *      can reach, and what a holder writes is never lost.
+ *      can reach, and what a holder writes is never lost. The unmap hook
+ *      (global.h) hears of a group before its madvise, while the pass
+ *      still owns it; the map hook, after the pop that ends its release.
  *  L3. Only whole release groups go (arena.h): for buffers smaller than a
  *      page, pages all of whose buffers were taken out together; for larger
  *      ones, the pages wholly inside a buffer. The other buffers taken out

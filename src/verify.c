@@ -227,7 +227,8 @@ walk_released(struct audit *a)
 				idx);
 			return;
 		}
-		for (uint32_t k = 0; k < group; k++)
+		for (uint32_t k = 0;
+		     k < cbm_blocks_group_size(&pool->blocks, idx / group); k++)
 			if (!mark(a, idx + k, "the released list",
 				  CBM_BLOCK_POOLED))
 				return;

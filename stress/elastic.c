@@ -12,7 +12,11 @@
  * under a held buffer reads as zeros: [released]); capacity never above the
  * ceiling, NULL only when the application holds every buffer (the budget,
  * judged against max_capacity), and one thread getting every buffer at the
- * end ([capacity]); conservation at the end of each round.
+ * end ([capacity]); conservation at the end of each round. Every other
+ * round the pool has region callbacks (cbm.h, on_map and on_unmap) that
+ * keep a table of mapped extents, as a registration would: each buffer
+ * handed out must lie in a mapped extent ([released]), and release and
+ * growth then work in whole regions.
  *
  * Planted faults it catches: release-published (released), grow-past-ceiling
  * (capacity).
@@ -27,12 +31,63 @@
 #define ROUND_SECONDS 0.25
 #define PATTERN_STEP 256 /* one byte every this many */
 
+#define REGIONS 4 /* this scenario's pools have one region; room for more */
+
 struct elastic {
 	cbm_pool *pool;
 	struct tracker t;
 	struct budget budget;
 	size_t max;
+	bool hooked; /* region callbacks this round */
+	/* What the callbacks were told: region i is [start, start + len),
+	 * len 0 while unmapped. */
+	_Atomic(char *) start[REGIONS];
+	atomic_size_t len[REGIONS];
+	atomic_ulong bad_calls;
 };
+
+static void
+on_map(void *arg, void *addr, size_t len, unsigned index)
+{
+	struct elastic *x = arg;
+
+	if (index >= REGIONS) {
+		atomic_fetch_add(&x->bad_calls, 1);
+		return;
+	}
+	atomic_store(&x->start[index], addr);
+	atomic_store(&x->len[index], len);
+}
+
+static void
+on_unmap(void *arg, void *addr, size_t len, unsigned index)
+{
+	struct elastic *x = arg;
+
+	if (index >= REGIONS || atomic_load(&x->len[index]) != len ||
+	    atomic_load(&x->start[index]) != (char *)addr) {
+		atomic_fetch_add(&x->bad_calls, 1);
+		return;
+	}
+	atomic_store(&x->len[index], 0);
+}
+
+/* A buffer just handed out lies in a mapped extent. */
+static void
+mapped_check(struct run *run, struct elastic *x, const void *buf)
+{
+	const char *p = buf;
+	bool in = false;
+
+	for (unsigned i = 0; i < REGIONS && !in; i++) {
+		char *s = atomic_load(&x->start[i]);
+
+		in = p >= s && p + x->t.block <= s + atomic_load(&x->len[i]);
+	}
+	check(run, INV_RELEASED, in,
+	      "buffer %u handed out outside every mapped region",
+	      tracker_index(&x->t, buf));
+}
 
 static unsigned char
 pattern_of(const struct elastic *x, const void *buf)
@@ -99,6 +154,8 @@ take(struct run *run, struct elastic *x, void **held, unsigned *n,
 		return;
 	}
 	for (unsigned i = 0; i < want; i++) {
+		if (x->hooked)
+			mapped_check(run, x, held[*n + i]);
 		tracker_claim(run, &x->t, held[*n + i], holder, ++*serial);
 		pattern_write(x, held[*n + i]);
 	}
@@ -188,6 +245,16 @@ one_round(struct run *run, struct elastic *x, cbm_stats *total)
 	cfg.max_capacity = x->max;
 	cfg.release_ms = 10;
 	cfg.idle_trim_ms = 10;
+	for (unsigned i = 0; i < REGIONS; i++) {
+		atomic_store(&x->start[i], NULL);
+		atomic_store(&x->len[i], 0);
+	}
+	atomic_store(&x->bad_calls, 0);
+	if (x->hooked) {
+		cfg.on_map = on_map;
+		cfg.on_unmap = on_unmap;
+		cfg.region_arg = x;
+	}
 	if (cbm_pool_create(&cfg, &x->pool) != 0)
 		abort();
 	tracker_init(&x->t, x->pool);
@@ -201,6 +268,12 @@ one_round(struct run *run, struct elastic *x, cbm_stats *total)
 	check_conserved(run, x->pool, 0);
 	tracker_fini(&x->t);
 	cbm_pool_destroy(x->pool);
+	/* Destroy unmapped what was mapped; no call broke the contract. */
+	for (unsigned i = 0; i < REGIONS; i++)
+		check(run, INV_RELEASED, atomic_load(&x->len[i]) == 0,
+		      "region %u still mapped after destroy", i);
+	check(run, INV_RELEASED, atomic_load(&x->bad_calls) == 0,
+	      "%lu region callbacks out of order", atomic_load(&x->bad_calls));
 }
 
 void
@@ -216,6 +289,7 @@ scenario_elastic(struct run *run)
 	run->opt.seconds = ROUND_SECONDS;
 	do {
 		atomic_store(&run->stop, false);
+		x.hooked = rounds % 2 == 1;
 		one_round(run, &x, &total);
 		rounds++;
 		bad = 0;

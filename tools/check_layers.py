@@ -29,7 +29,7 @@ LAYERS = [
     (3, ["global.h"]),
     (4, ["percpu.h", "rseq.h"]),
     (5, ["rcu.h", "reclaim.h", "trim.h", "release.h", "fork.h"]),
-    (6, ["pool.h", "check.h", "dry.h", "stats.h", "verify.h", "leaks.h", "statsprint.h",
+    (6, ["regions.h", "pool.h", "check.h", "dry.h", "stats.h", "verify.h", "leaks.h", "statsprint.h",
          "fastpath.h"]),
 ]
 
@@ -48,6 +48,7 @@ SOURCES = {
     "version.c": "pool.h",
     "plant.c": "plant.h",
     "regions.c": "pool.h",
+    "region_hooks.c": "regions.h",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

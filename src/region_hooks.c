@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "contract.h"
+#include "plant.h"
 
 int
 cbm_region_hooks_init(struct cbm_region_hooks *h, cbm_region_fn on_map,
@@ -24,7 +25,9 @@ cbm_region_hooks_init(struct cbm_region_hooks *h, cbm_region_fn on_map,
 	/* A byte per region: at most a few hundred thousand for any arena
 	 * the address space holds (regions are over 512 MiB unless the
 	 * ceiling is smaller), so O(1) in practice; calloc'd zero. */
-	h->mapped = calloc(h->nregions, sizeof(*h->mapped));
+	h->mapped = CBM_FAIL_HERE("the region map")
+			    ? NULL
+			    : calloc(h->nregions, sizeof(*h->mapped));
 	if (h->mapped == NULL)
 		return -ENOMEM;
 	h->on_map = on_map;

@@ -305,8 +305,14 @@ pick_config(struct fuzz_bytes *b, cbm_pool_config *cfg, char *name,
 	}
 	f = fuzz_u8(b);
 	cfg->flags = f & (CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES);
-	if (f & 0x80)
-		cfg->flags |= 1u << (2 + f % 30); /* an unknown flag */
+	if (f & 0x40)
+		cfg->flags |= CBM_POOL_EXACT_STRIDE;
+	if (f & 0x80) {
+		/* An unknown flag: bits 2 to 31 but the known bit 8. */
+		unsigned bit = 2 + f % 29;
+
+		cfg->flags |= 1u << (bit >= 8 ? bit + 1 : bit);
+	}
 	switch (fuzz_u8(b) % 6) {
 	case 0:
 		cfg->idle_trim_ms = 1 + fuzz_u8(b) % 9; /* below 10: refused */
@@ -377,7 +383,8 @@ expected_create(const cbm_pool_config *cfg, size_t *bytes)
 	    (cfg->max_capacity != 0 && cfg->max_capacity < cfg->capacity) ||
 	    (align & (align - 1)) != 0 || align > ((size_t)1 << 30) ||
 	    cfg->magazine_size > 4096 ||
-	    (cfg->flags & ~(unsigned)(CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES)) ||
+	    (cfg->flags & ~(unsigned)(CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES |
+				      CBM_POOL_EXACT_STRIDE)) ||
 	    (cfg->idle_trim_ms != 0 && cfg->idle_trim_ms < 10) ||
 	    (cfg->release_ms != 0 && cfg->release_ms < 10))
 		bad |= ALLOW_EINVAL;

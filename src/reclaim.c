@@ -291,8 +291,10 @@ reclaim_main(void *arg)
 		if (R.generation != generation)
 			break;
 		for (struct cbm_pool *p = R.pools; p; p = p->reclaim.next) {
-			cbm_trim_idle_caches(&p->trim, &p->caches, now_ms());
-			cbm_release_tick(&p->release, &p->global, now_ms());
+			uint64_t now = now_ms();
+
+			cbm_trim_idle_caches(&p->trim, &p->caches, now);
+			cbm_release_tick(&p->release, &p->global, now);
 		}
 		if (got == 0) {
 			cbm_store_seq_cst_u32(&R.idle, 1); /* R4 */

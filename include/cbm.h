@@ -572,6 +572,134 @@ CBM_API const char *cbm_version(void);
  */
 CBM_API void cbm_set_error_handler(cbm_error_fn fn, void *arg);
 
+/* ---- Size-class heaps ----------------------------------------------- */
+
+/*
+ * A heap: one handle for buffers of every size, after the sizing rule
+ * BufferSize = max(request size, the class's block size). Each size class
+ * is an elastic pool (everything above holds per class) at a fixed slot
+ * of one address reservation, so cbm_heap_free finds the class from the
+ * address alone: class = (address - base) >> shift, no header, no search.
+ * A class's pool is made on its first allocation: classes never used cost
+ * no memory but address space.
+ *
+ * Classes. Sizes run from min_size to max_size (both rounded up to a
+ * class), spacing classes per doubling, each step within a doubling a
+ * quarter (spacing 4: 1280, 1536, 1792, 2048), half or the whole of it, so
+ * a buffer wastes at most 1/(spacing + 1) of itself; except that every
+ * class is a multiple of 16, which below 16 x spacing bytes per step
+ * leaves out steps (spacing 4: 16, 32, 48, 64, then 80, 96, ...). A buffer
+ * is aligned to its class size's largest power-of-two divisor, at least 16
+ * and at most 4096 (every class of 4 KiB multiples gives page-aligned
+ * buffers, for O_DIRECT).
+ */
+typedef struct cbm_heap cbm_heap; /* opaque */
+
+typedef struct cbm_heap_config {
+	size_t min_size;  /* smallest class; 0 means 64; at least 16 */
+	size_t max_size;  /* largest class; 0 means 1 MiB; >= min_size,
+			     <= 1 GiB */
+	unsigned spacing; /* classes per doubling: 1, 2 or 4; 0 means 4 */
+	/*
+	 * Ceiling on the bytes of buffers all classes together hold from the
+	 * OS (buffers that exist, in use, cached or free, less memory given
+	 * back to the OS); a class grows only under it. 0: no ceiling but
+	 * the address space. At least the largest class. The classes'
+	 * bookkeeping (a few bytes a buffer) is not counted.
+	 */
+	size_t max_bytes;
+	unsigned flags;	  /* CBM_POOL_* for every class */
+	const char *name; /* copied; classes are named "NAME/SIZE" */
+	/* release_ms and idle_trim_ms for every class, as cbm_pool_config's
+	 * (0: the elastic defaults). */
+	unsigned release_ms, idle_trim_ms;
+} cbm_heap_config;
+
+/*
+ * Create a heap. Returns 0; -EINVAL for a NULL cfg or out, a spacing other
+ * than 0, 1, 2, 4, a min_size below 16 (but 0) or above max_size, a
+ * max_size above 1 GiB, a max_bytes (but 0) below the largest class,
+ * unknown flags, or a release_ms or idle_trim_ms the pools refuse;
+ * -ENOMEM when the address space cannot be had. Cost: one reservation of
+ * address space (classes x a slot); no class pool yet. Any thread.
+ */
+CBM_NODISCARD CBM_API int cbm_heap_create(const cbm_heap_config *cfg,
+					  cbm_heap **out);
+
+/*
+ * Destroy every class pool (as cbm_pool_destroy, leaks reported per
+ * class) and the reservation. NULL is a no-op. Ordered after every other
+ * call on the heap, as cbm_pool_destroy.
+ */
+CBM_API void cbm_heap_destroy(cbm_heap *heap);
+
+/*
+ * A buffer of at least size bytes (0 gives one of the smallest class), of
+ * the smallest class that holds size. NULL with errno EINVAL above
+ * max_size (or for a NULL heap, through the error handler); NULL with
+ * errno ENOMEM only when the class cannot grow: it is at its own ceiling
+ * (address space), or the heap's max_bytes is reached even after every
+ * other class gave back the memory of its free buffers (cbm_heap_release
+ * of the others, their CPU caches drained first). Cost: the size's class
+ * (a leading-zero count, shifts, a compare) and cbm_alloc. Any thread.
+ */
+CBM_API void *cbm_heap_alloc(cbm_heap *heap, size_t size);
+
+/*
+ * Give back a buffer of the heap, from any thread; the class comes from
+ * the address. NULL is a no-op. A pointer in no class, or inside a buffer,
+ * is reported as cbm_free reports it (CBM_ERR_FOREIGN, CBM_ERR_MISALIGNED,
+ * and in a debug heap double frees and overflows) and dropped.
+ */
+CBM_API void cbm_heap_free(cbm_heap *heap, void *buf);
+
+/* As cbm_retire, for a buffer of the heap (its class's RCU flavor, the
+ * default one). */
+CBM_API void cbm_heap_retire(cbm_heap *heap, void *buf);
+
+/*
+ * The usable bytes of a buffer of the heap: its class's size, which is
+ * cbm_block_size and cbm_stats.block_size of the class pool. A pointer in
+ * no class, or inside a buffer, is reported (as cbm_heap_free) and gives
+ * 0. O(1), any thread.
+ */
+CBM_API size_t cbm_heap_usable_size(const cbm_heap *heap, const void *buf);
+
+/*
+ * The pool of the class that serves size, made if it was not yet, for bulk
+ * calls (cbm_alloc_bulk, cbm_free_bulk): they take and give back the same
+ * buffers cbm_heap_alloc and cbm_heap_free do; a class pool's own calls do
+ * not ask other classes for memory at the heap's ceiling (cbm_heap_alloc
+ * does). NULL with errno EINVAL above max_size, ENOMEM when the pool cannot
+ * be made. The pool belongs to the heap: never destroy it. Any thread.
+ */
+CBM_API cbm_pool *cbm_heap_pool(cbm_heap *heap, size_t size);
+
+/*
+ * Fill per_class[0 .. min(n, classes) - 1] with each class's cbm_stats,
+ * smallest class first (a class not yet made: its block_size and
+ * max_capacity, the rest 0); returns the number of classes (per_class may
+ * be NULL when n is 0), or -EINVAL (and the error handler) for a NULL
+ * heap, or a NULL per_class with n > 0. Cost: cbm_pool_stats per class
+ * made. Any thread.
+ */
+CBM_API int cbm_heap_stats(const cbm_heap *heap, cbm_stats *per_class,
+			   size_t n);
+
+/* The bytes of buffers the heap's classes hold from the OS now, what
+ * max_bytes bounds (an upper bound on their resident memory); 0 for NULL.
+ * O(1), any thread. */
+CBM_API size_t cbm_heap_bytes(const cbm_heap *heap);
+
+/* cbm_barrier on every class made. */
+CBM_API void cbm_heap_barrier(cbm_heap *heap);
+
+/* As cbm_pool_trim, every class: the buffers moved (>= 0), or -EINVAL. */
+CBM_API int cbm_heap_trim(cbm_heap *heap);
+
+/* As cbm_pool_release, every class: the bytes given back, or -EINVAL. */
+CBM_API long cbm_heap_release(cbm_heap *heap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -50,7 +50,7 @@ extern "C" {
  * version (a consumer test keeps the two in step). cbm_version() gives the
  * version of the library the program runs with. */
 #define CBM_VERSION_MAJOR 0
-#define CBM_VERSION_MINOR 2
+#define CBM_VERSION_MINOR 3
 #define CBM_VERSION_PATCH 0
 
 #if defined(__GNUC__)

@@ -231,6 +231,17 @@ check_given_back(struct cbm_pool *pool, void *buf, const char *op)
  * sequences, held caches, refills, steals, debug and sanitizer bookkeeping,
  * and failure.
  */
+/* A pool with a ceiling hook (pool.h, cbm_pool_place) found dry: one
+ * more try if the hook may have made room. */
+static CBM_COLD void *
+take_at_ceiling(struct cbm_pool *pool)
+{
+	if (pool->at_ceiling == NULL ||
+	    !pool->at_ceiling(pool->ceiling_arg, pool))
+		return NULL;
+	return take_any(pool);
+}
+
 static CBM_NOINLINE void *
 alloc_general(struct cbm_pool *pool, int inline_result, void *caller)
 {
@@ -239,6 +250,8 @@ alloc_general(struct cbm_pool *pool, int inline_result, void *caller)
 	if (inline_result == CBM_RSEQ_ABORTED)
 		count_abort(pool);
 	buf = take_any(pool);
+	if (cbm_unlikely(buf == NULL))
+		buf = take_at_ceiling(pool);
 
 	if (cbm_likely(buf != NULL) && cbm_likely(hand_out(pool, buf, caller)))
 		return buf;
@@ -395,6 +408,10 @@ cbm_alloc(cbm_pool *pool)
 		return alloc_null_pool();
 	return alloc_not_rseq(pool, 0, __builtin_return_address(0));
 }
+
+/* pool.h: the same function, bound inside the library. */
+extern __typeof__(cbm_alloc) cbm_alloc_local
+	__attribute__((alias("cbm_alloc"), visibility("hidden")));
 #endif
 
 /* Everything cbm_free's inline path does not do (see alloc_general). */
@@ -501,6 +518,10 @@ cbm_free(cbm_pool *pool, void *buf)
 	}
 	free_not_rseq(pool, buf, 0);
 }
+
+/* pool.h: the same function, bound inside the library. */
+extern __typeof__(cbm_free) cbm_free_local
+	__attribute__((alias("cbm_free"), visibility("hidden")));
 #endif
 
 /*
@@ -567,6 +588,11 @@ alloc_bulk_general(struct cbm_pool *pool, void **bufs, size_t n, void *caller)
 	 * after the other as backing off spreads them. */
 	while ((rc = take_bulk(pool, bufs, n)) == -EAGAIN)
 		cbm_spin_wait(&spins);
+	/* Dry: one more try if a ceiling hook made room (pool.h). */
+	if (rc == -ENOMEM && pool->at_ceiling != NULL &&
+	    pool->at_ceiling(pool->ceiling_arg, pool))
+		while ((rc = take_bulk(pool, bufs, n)) == -EAGAIN)
+			cbm_spin_wait(&spins);
 	if (rc != 0) {
 		cbm_fetch_add_relaxed_u64(&pool->alloc_failures, 1);
 		return rc;

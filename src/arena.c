@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "contract.h"
 #include "plant.h"
 
 #define HUGE_PAGE_BYTES ((size_t)2 << 20)
@@ -169,10 +170,55 @@ cbm_arena_map(struct cbm_arena *a, size_t bytes, size_t align, bool huge,
 	return 0;
 }
 
+int
+cbm_arena_place(struct cbm_arena *a, void *at, size_t bytes, bool huge)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t want = round_up(bytes, page);
+	void *p;
+
+	a->pages = CBM_PAGES_NORMAL;
+	a->placed = true;
+	if (CBM_FAIL_HERE("the arena") || want < bytes)
+		return -ENOMEM;
+	CBM_ASSERT(((uintptr_t)at & (page - 1)) == 0);
+	/* MAP_FIXED replaces the caller's own reservation, nothing else. */
+	p = mmap(at, want, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+		 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	a->base = a->map = p;
+	a->map_bytes = want;
+	if (huge && madvise(p, want, MADV_HUGEPAGE) == 0)
+		a->pages = CBM_PAGES_THP;
+	return 0;
+}
+
+void *
+cbm_reserve_range(size_t bytes)
+{
+	void *p;
+
+	if (CBM_FAIL_HERE("a reservation"))
+		return NULL;
+	p = mmap(NULL, bytes, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 void
 cbm_arena_unmap(struct cbm_arena *a)
 {
-	if (a->map != NULL)
+	if (a->map != NULL && a->placed)
+		/* Back to a bare reservation: the pages go, the range stays
+		 * its caller's. If this failed the pages would stay mapped
+		 * until the caller unmaps its range, which is harmless. */
+		(void)mmap(a->map, a->map_bytes, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+				   MAP_FIXED,
+			   -1, 0);
+	else if (a->map != NULL)
 		munmap(a->map, a->map_bytes);
 	a->map = a->base = NULL;
 }

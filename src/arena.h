@@ -38,6 +38,7 @@ struct cbm_arena {
 	void *map;  /* what to munmap */
 	size_t map_bytes;
 	enum cbm_arena_pages pages;
+	bool placed; /* at an address its caller reserved (cbm_arena_place) */
 };
 
 /*
@@ -139,6 +140,19 @@ void cbm_pages_release(char *lo, char *hi);
  */
 int cbm_arena_map(struct cbm_arena *a, size_t bytes, size_t align, bool huge,
 		  bool elastic);
+/*
+ * The arena at a given address instead: bytes at at (page aligned, inside
+ * address space the caller reserved and keeps, a size-class heap's slot),
+ * mapped fresh and zeroed over what was there; with huge, transparent huge
+ * pages asked for. Returns 0 or -ENOMEM. Unmapping a placed arena leaves
+ * the range reserved again (no access, no pages) for its caller, never a
+ * hole another mapping could take.
+ */
+int cbm_arena_place(struct cbm_arena *a, void *at, size_t bytes, bool huge);
 void cbm_arena_unmap(struct cbm_arena *a);
+
+/* Reserve bytes of address space with no access at all (a heap's range,
+ * which arenas are then placed in); NULL when it cannot be had. */
+void *cbm_reserve_range(size_t bytes);
 
 #endif /* CBM_ARENA_H */

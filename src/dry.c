@@ -3,7 +3,10 @@
  * The NULL decision (docs/design.md, "Capacity means capacity").
  *
  * cbm_alloc may return NULL only if, at some instant during the call, every
- * buffer not retired was held by the application. Looking at each place
+ * buffer not retired was held by the application. Under a size-class
+ * heap's ceiling (budget.h) that reads: every buffer not retired was held
+ * or in a released group, and the budget, read during the call, could pay
+ * neither for a released group nor for a growth. Looking at each place
  * once is not enough: the looks happen at different moments, buffers move
  * between places meanwhile (transit.h), and a free into a place already
  * looked at can pair with an allocation from one not yet looked at. So the
@@ -19,7 +22,8 @@
  *  D2. Values do not repeat within a collect's reach. The freelist's, the
  *      depot's and the released list's heads carry a tag that every push
  *      and pop moves (istack.c, I1); the frontier, once spent, never
- *      changes again (frontier.h, F1). A cache's word changes count on every push and
+ *      changes again (frontier.h, F1), and one closed by a budget is
+ *      compared by its exists, which only rises (F1, F6). A cache's word changes count on every push and
  *      pop, and its pop field rises on every pop and falls only when folded,
  *      which happens within a move (percpu.c: a refill, a spill, a drain)
  *      or after 2^32 pops. So the sum of the pop fields over all caches
@@ -56,15 +60,20 @@ struct collect {
 };
 
 /* One look at every place; false as soon as one holds buffers. The
- * frontier is empty once spent, and stays so (frontier.h, F1): one look
- * at it is a stable one. */
+ * frontier is empty once spent, and stays so (frontier.h, F1); under a
+ * heap's budget it is empty while closed (F6), which may end, and exists
+ * moves when it does: the two collects compare it. A released list the
+ * budget cannot pay from gives nothing either (global.h), and its head
+ * moves when it changes. */
 static bool
 collect_empty(const struct cbm_pool *pool, struct collect *c)
 {
 	cbm_global_heads(&pool->global, &c->heads);
 	if ((uint32_t)c->heads.freelist != CBM_NIL ||
 	    (uint32_t)c->heads.full != CBM_NIL ||
-	    (uint32_t)c->heads.released != CBM_NIL || !c->heads.frontier_spent)
+	    ((uint32_t)c->heads.released != CBM_NIL &&
+	     !c->heads.released_closed) ||
+	    !c->heads.frontier_closed)
 		return false;
 	return cbm_caches_look_empty(&pool->caches, &c->pops);
 }
@@ -88,6 +97,7 @@ cbm_pool_look_dry(const struct cbm_pool *pool, uint32_t own)
 	if (first.heads.freelist == second.heads.freelist &&
 	    first.heads.full == second.heads.full &&
 	    first.heads.released == second.heads.released &&
+	    first.heads.frontier_exists == second.heads.frontier_exists &&
 	    first.pops == second.pops &&
 	    cbm_transit_read_end(&pool->global.transit, t)) /* D1 */
 		return CBM_SEEN_DRY;

@@ -161,4 +161,12 @@ cbm_free(cbm_pool *pool CBM_IN_RDI, void *buf CBM_IN_RSI)
 																																											      "ret\n");
 }
 
+/* pool.h: the same functions, bound inside the library (heap.c). */
+__asm__(".globl cbm_alloc_local\n"
+	".hidden cbm_alloc_local\n"
+	".set cbm_alloc_local, cbm_alloc\n"
+	".globl cbm_free_local\n"
+	".hidden cbm_free_local\n"
+	".set cbm_free_local, cbm_free\n");
+
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The frontier (frontier.h, where its invariants F1-F4 are argued).
+ * The frontier (frontier.h, where its invariants F1-F6 are argued).
  */
 #include "frontier.h"
 
@@ -20,6 +20,8 @@ cbm_frontier_init(struct cbm_frontier *f, cbm_atomic_u64 *exists,
 	f->map = NULL;
 	f->map_arg = NULL;
 	f->step = 1;
+	f->budget = NULL;
+	f->unit = 0;
 	pthread_mutex_init(&f->grow_lock, NULL);
 }
 
@@ -33,10 +35,19 @@ void
 cbm_frontier_set_map(struct cbm_frontier *f, cbm_extent_fn map, void *arg,
 		     uint64_t step)
 {
-	CBM_ASSERT(step > 0);
+	CBM_ASSERT(step > 0 && f->budget == NULL);
 	f->map = map;
 	f->map_arg = arg;
 	f->step = step;
+}
+
+void
+cbm_frontier_set_budget(struct cbm_frontier *f, struct cbm_budget *budget,
+			uint64_t unit)
+{
+	CBM_ASSERT(unit > 0 && f->map == NULL);
+	f->budget = budget;
+	f->unit = unit;
 }
 
 void
@@ -91,7 +102,7 @@ cbm_frontier_take(struct cbm_frontier *f, uint32_t n, uint32_t *first)
 		uint64_t taken = cbm_load_relaxed_u64(&f->fresh);
 		/* Acquire: pairs with a hooked growth's release store (F5). */
 		uint64_t exists = cbm_load_acquire_u64(f->exists);
-		uint64_t want;
+		uint64_t want, charged = 0;
 
 		if (taken < exists) {
 			uint64_t k = exists - taken < n ? exists - taken : n;
@@ -119,8 +130,18 @@ cbm_frontier_take(struct cbm_frontier *f, uint32_t n, uint32_t *first)
 			continue;
 		}
 		want = f->max - exists < n ? f->max : exists + n;
+		if (f->budget != NULL) {
+			/* F6: pay for what the growth adds first. */
+			charged = cbm_budget_take_up_to(
+				f->budget, (want - exists) * f->unit, f->unit);
+			if (charged == 0)
+				return 0;
+			want = exists + charged / f->unit;
+		}
 		if (cbm_cas_weak_relaxed_u64(f->exists, &exists, want))
 			cbm_fetch_add_relaxed_u64(&f->grows, 1);
+		else if (f->budget != NULL)
+			cbm_budget_give(f->budget, charged); /* F6, B2 */
 	}
 }
 
@@ -137,4 +158,17 @@ bool
 cbm_frontier_spent(const struct cbm_frontier *f)
 {
 	return cbm_load_relaxed_u64(&f->fresh) >= f->max;
+}
+
+bool
+cbm_frontier_closed(const struct cbm_frontier *f)
+{
+	/* fresh first: exists read after it is at least as large (F1). */
+	uint64_t taken = cbm_load_relaxed_u64(&f->fresh);
+	uint64_t exists = cbm_load_relaxed_u64(f->exists);
+
+	if (taken < exists)
+		return false;
+	return exists >= f->max ||
+	       (f->budget != NULL && !cbm_budget_affords(f->budget, f->unit));
 }

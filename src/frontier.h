@@ -26,6 +26,14 @@
  *      for every buffer before any thread can claim it (F3 reads exists
  *      first), and calls of map never overlap. The lock is taken only
  *      when every existing buffer was taken: claims stay one CAS.
+ *  F6. With a budget (cbm_frontier_set_budget: a size-class heap's
+ *      ceiling, budget.h), a growth first charges unit bytes per buffer it
+ *      adds (as many as the budget holds, at least one, or it adds none
+ *      and the take returns 0), and gives the charge back if its CAS on
+ *      exists loses: exists x unit is then always charged, never more
+ *      (B2). Such a frontier may give nothing while below max and grow
+ *      again later, when other pools gave memory back; "closed" (below)
+ *      is the look the NULL decision takes at it.
  *
  * Ordering: both words are relaxed, but for the one load of exists a claim
  * reads (acquire) and the store of a hooked growth (release): that pair
@@ -47,6 +55,7 @@
 #include <stdint.h>
 
 #include "atomics.h"
+#include "budget.h"
 
 /* Told that buffers [first, first + n) are about to be used (map) or that
  * their memory is about to go back to the OS (unmap): what a caller above
@@ -64,6 +73,9 @@ struct cbm_frontier {
 	void *map_arg;
 	uint64_t step;		   /* a hooked growth ends at a multiple */
 	pthread_mutex_t grow_lock; /* serializes hooked growth (F5) */
+	/* F6: NULL, or charged unit bytes per buffer growth adds. */
+	struct cbm_budget *budget;
+	uint64_t unit;
 };
 
 /* initial buffers exist, none taken; at most max ever will. */
@@ -74,6 +86,11 @@ void cbm_frontier_init(struct cbm_frontier *f, cbm_atomic_u64 *exists,
  * buffers it adds, and grows to a multiple of step (> 0) or max (F5). */
 void cbm_frontier_set_map(struct cbm_frontier *f, cbm_extent_fn map, void *arg,
 			  uint64_t step);
+
+/* From now on (before any take) growth charges budget unit bytes per
+ * buffer (F6). Not with a map hook. */
+void cbm_frontier_set_budget(struct cbm_frontier *f, struct cbm_budget *budget,
+			     uint64_t unit);
 
 /* Fork: hold the growth lock across fork() (after the caches: a grower may
  * hold one while it waits for the lock, never the other way round), so
@@ -95,6 +112,14 @@ uint64_t cbm_frontier_unused(const struct cbm_frontier *f);
 /* true once every one of max buffers was taken: from then on the frontier
  * never gives another (F1), so one look is a stable one. */
 bool cbm_frontier_spent(const struct cbm_frontier *f);
+
+/*
+ * true when a take would give nothing now: every existing buffer was taken
+ * and the frontier cannot grow (spent, or its budget cannot pay for one
+ * more buffer: F6). Spent stays so; a budget's refusal may end, which is
+ * why the NULL decision compares exists between its looks too (dry.c).
+ */
+bool cbm_frontier_closed(const struct cbm_frontier *f);
 
 static inline uint64_t
 cbm_frontier_exists(const struct cbm_frontier *f)

@@ -28,6 +28,7 @@ cbm_global_init(struct cbm_global *g, const struct cbm_blocks *blocks,
 	cbm_store_relaxed_u64(&g->released_buffers, 0);
 	g->map = g->unmap = NULL;
 	g->hook_arg = NULL;
+	g->budget = NULL;
 	return cbm_depot_init(&g->depot, nmags, mag_size);
 }
 
@@ -51,6 +52,30 @@ cbm_global_set_hooks(struct cbm_global *g, cbm_extent_fn map,
 }
 
 void
+cbm_global_set_budget(struct cbm_global *g, struct cbm_budget *budget)
+{
+	CBM_ASSERT(g->map == NULL);
+	g->budget = budget;
+	cbm_frontier_set_budget(&g->frontier, budget, g->blocks->stride);
+}
+
+/* What a released group is charged up front (cbm_global_set_budget): a
+ * whole group's bytes, at least the pages of any group. */
+static uint64_t
+group_bound(const struct cbm_global *g)
+{
+	return (uint64_t)g->blocks->group * g->blocks->stride;
+}
+
+/* With a budget, whether a released group could be paid for now. */
+static bool
+released_affordable(const struct cbm_global *g)
+{
+	return g->budget == NULL ||
+	       cbm_budget_affords(g->budget, group_bound(g));
+}
+
+void
 cbm_global_unmapping(struct cbm_global *g, uint32_t group)
 {
 	if (g->unmap != NULL)
@@ -64,8 +89,9 @@ cbm_global_looks_empty(const struct cbm_global *g)
 	/* The counts never read below the truth (istack.c, I4): 0 is empty. */
 	return cbm_depot_full_count(&g->depot) == 0 &&
 	       cbm_istack_count(&g->freelist) == 0 &&
-	       cbm_istack_count(&g->released) == 0 &&
-	       cbm_frontier_spent(&g->frontier);
+	       (cbm_istack_count(&g->released) == 0 ||
+		!released_affordable(g)) &&
+	       cbm_frontier_closed(&g->frontier);
 }
 
 uint64_t
@@ -169,14 +195,27 @@ spill_range(struct cbm_global *g, uint32_t first, uint32_t n)
 static uint32_t
 take_released(struct cbm_global *g, uint32_t *size)
 {
-	uint32_t first = cbm_istack_pop(&g->released, g->links), group;
+	uint64_t bound = group_bound(g);
+	uint32_t first, group;
 	char *lo, *hi;
 
-	if (first == CBM_NIL)
+	/* Pay before the pop, so that a group taken is always paid for: a
+	 * budget that cannot leaves the list as it is (no push back, which
+	 * would move its head and keep the NULL decision looking: dry.c). */
+	if (g->budget != NULL && !cbm_budget_take(g->budget, bound))
 		return CBM_NIL;
+	first = cbm_istack_pop(&g->released, g->links);
+	if (first == CBM_NIL) {
+		if (g->budget != NULL)
+			cbm_budget_give(g->budget, bound);
+		return CBM_NIL;
+	}
 	group = first / g->blocks->group;
 	*size = cbm_blocks_group_size(g->blocks, group);
 	cbm_blocks_group_pages(g->blocks, group, &lo, &hi);
+	/* B2: keep only the group's pages charged. */
+	if (g->budget != NULL)
+		cbm_budget_give(g->budget, bound - (uint64_t)(hi - lo));
 	cbm_fetch_sub_relaxed_u64(&g->released_bytes, (uint64_t)(hi - lo));
 	cbm_fetch_sub_relaxed_u64(&g->released_buffers, *size);
 	if (g->map != NULL)
@@ -357,7 +396,9 @@ cbm_global_heads(const struct cbm_global *g, struct cbm_global_heads *h)
 	h->freelist = cbm_load_acquire_u64(&g->freelist.head);
 	h->full = cbm_load_acquire_u64(&g->depot.full.head);
 	h->released = cbm_load_acquire_u64(&g->released.head);
-	h->frontier_spent = cbm_frontier_spent(&g->frontier);
+	h->released_closed = !released_affordable(g);
+	h->frontier_exists = cbm_frontier_exists(&g->frontier);
+	h->frontier_closed = cbm_frontier_closed(&g->frontier);
 }
 
 uint32_t
@@ -397,6 +438,8 @@ cbm_global_put_released(struct cbm_global *g, uint32_t group)
 	char *lo, *hi;
 
 	cbm_blocks_group_pages(g->blocks, group, &lo, &hi);
+	if (g->budget != NULL)
+		cbm_budget_give(g->budget, (uint64_t)(hi - lo)); /* B2 */
 	cbm_fetch_add_relaxed_u64(&g->released_bytes, (uint64_t)(hi - lo));
 	cbm_fetch_add_relaxed_u64(&g->released_buffers,
 				  cbm_blocks_group_size(g->blocks, group));

@@ -64,6 +64,11 @@ struct cbm_global {
 	 * cbm_global_set_hooks. */
 	cbm_extent_fn map, unmap;
 	void *hook_arg;
+	/* NULL, or the budget the tier's memory is charged to (budget.h):
+	 * growth pays through the frontier (F6); a released group taken
+	 * back pays for its pages, and a group put on the released list
+	 * gives them back (cbm_global_set_budget). */
+	struct cbm_budget *budget;
 };
 
 /* How a run moved, for the caches' counters. */
@@ -96,6 +101,17 @@ void cbm_global_fini(struct cbm_global *g);
  */
 void cbm_global_set_hooks(struct cbm_global *g, cbm_extent_fn map,
 			  cbm_extent_fn unmap, void *arg, uint64_t step);
+
+/*
+ * Before any buffer exists or is taken: charge budget for the tier's
+ * memory. Growth pays stride bytes a buffer (frontier.h, F6); taking a
+ * released group back pays for its pages, up front a whole group's
+ * bytes (group x stride, never less than its pages) with what it does not
+ * need given back at once; putting a group on the released list gives its
+ * pages back. So budget's used is, for this tier, exists x stride less
+ * the released bytes (B2). Not with hooks (one or the other).
+ */
+void cbm_global_set_budget(struct cbm_global *g, struct cbm_budget *budget);
 
 /* false when the tier certainly holds a buffer; true when it looks empty
  * (a racy look, for deciding whether to begin a move: T3). */
@@ -140,7 +156,14 @@ uint64_t cbm_global_released_count(const struct cbm_global *g);
  * change; and whether the frontier is spent (it then stays so). */
 struct cbm_global_heads {
 	uint64_t freelist, full, released;
-	bool frontier_spent;
+	/* The frontier gives nothing now (cbm_frontier_closed), and how many
+	 * buffers existed: a closed frontier that grew between two looks
+	 * was not closed throughout. */
+	bool frontier_closed;
+	uint64_t frontier_exists;
+	/* With a budget: the released list's groups cannot be paid for now
+	 * (a whole group's bytes do not fit), so none would be taken. */
+	bool released_closed;
 };
 void cbm_global_heads(const struct cbm_global *g, struct cbm_global_heads *h);
 

@@ -210,8 +210,59 @@ hook_regions(struct cbm_pool *pool, const cbm_pool_config *cfg)
 	return 0;
 }
 
+/* CBM_DEBUG in the environment makes every pool a debug pool: cfg, or
+ * *asked, its copy with the flag. */
+static const cbm_pool_config *
+with_debug_env(const cbm_pool_config *cfg, cbm_pool_config *asked,
+	       unsigned *depth)
+{
+	*depth = cbm_debug_env();
+	if (*depth == 0)
+		return cfg;
+	*asked = *cfg;
+	asked->flags |= CBM_POOL_DEBUG;
+	return asked;
+}
+
+int
+cbm_pool_config_stride(const cbm_pool_config *cfg, size_t *stride)
+{
+	cbm_pool_config asked;
+	struct geometry g;
+	unsigned depth;
+	int rc;
+
+	if (cfg == NULL || stride == NULL)
+		return -EINVAL;
+	cfg = with_debug_env(cfg, &asked, &depth);
+	rc = check_config(cfg, &g);
+	if (rc == 0)
+		*stride = g.stride;
+	return rc;
+}
+
 int
 cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
+{
+	return cbm_pool_create_placed(cfg, NULL, out);
+}
+
+/* The arena where the creator put it (cbm_pool_create_placed), or mapped
+ * afresh. */
+static int
+map_arena(struct cbm_pool *pool, const struct geometry *g,
+	  const cbm_pool_config *cfg, const struct cbm_pool_place *place)
+{
+	if (place != NULL)
+		return cbm_arena_place(&pool->arena, place->at, g->arena_bytes,
+				       cfg->flags & CBM_POOL_HUGEPAGES);
+	return cbm_arena_map(&pool->arena, g->arena_bytes, g->align,
+			     cfg->flags & CBM_POOL_HUGEPAGES, g->elastic);
+}
+
+int
+cbm_pool_create_placed(const cbm_pool_config *cfg,
+		       const struct cbm_pool_place *place, cbm_pool **out)
 {
 	struct geometry g;
 	struct cbm_pool *pool;
@@ -223,16 +274,17 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	if (cfg == NULL || out == NULL)
 		return -EINVAL;
 	cbm_plant_init();
-	/* CBM_DEBUG in the environment makes every pool a debug pool. */
-	debug_depth = cbm_debug_env();
-	if (debug_depth != 0) {
-		asked = *cfg;
-		asked.flags |= CBM_POOL_DEBUG;
-		cfg = &asked;
-	}
+	cfg = with_debug_env(cfg, &asked, &debug_depth);
 	rc = check_config(cfg, &g);
 	if (rc != 0)
 		return rc;
+	if (place != NULL) {
+		if (!g.elastic || cfg->capacity != 0 || cfg->on_map != NULL)
+			return -EINVAL;
+		if (g.arena_bytes > place->bytes ||
+		    ((uintptr_t)place->at & (g.align - 1)) != 0)
+			return -EOVERFLOW;
+	}
 	cbm_fork_handlers_install();
 
 	fast_bound = cbm_fast_table_bound(g.ncpus);
@@ -264,8 +316,7 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	     (pool->debug.state == NULL ||
 	      cbm_debug_keep_sites(&pool->debug, g.reserve, debug_depth) !=
 		      0)) ||
-	    cbm_arena_map(&pool->arena, g.arena_bytes, g.align,
-			  cfg->flags & CBM_POOL_HUGEPAGES, g.elastic) != 0) {
+	    map_arena(pool, &g, cfg, place) != 0) {
 		free_pool_memory(pool);
 		return -ENOMEM;
 	}
@@ -294,6 +345,12 @@ cbm_pool_create(const cbm_pool_config *cfg, cbm_pool **out)
 	 * magazine between CPUs, which crashes before any check can see it. */
 	pool->global.freelist.plant_untagged = CBM_PLANTED(CBM_PLANT_NO_TAG);
 #endif
+	if (place != NULL && place->budget != NULL)
+		cbm_global_set_budget(&pool->global, place->budget);
+	if (place != NULL) {
+		pool->at_ceiling = place->at_ceiling;
+		pool->ceiling_arg = place->ceiling_arg;
+	}
 	if (cfg->on_map != NULL) {
 		rc = hook_regions(pool, cfg);
 		if (rc != 0) {

@@ -72,6 +72,9 @@ struct cbm_pool {
 	size_t fixed_bytes; /* bookkeeping that does not grow: the pool, the
 			       caches */
 	struct cbm_arena arena;
+	/* cbm_pool_place's ceiling hook, or NULL. */
+	bool (*at_ceiling)(void *arg, const cbm_pool *pool);
+	void *ceiling_arg;
 	char name[CBM_NAME_MAX];
 };
 
@@ -118,6 +121,44 @@ cbm_fast_word(unsigned mode, unsigned flags)
 		fast |= CBM_FAST_BOOKKEEPING;
 	return fast;
 }
+
+/*
+ * A pool whose creator chose where its arena goes: a size-class heap
+ * (heap.c) puts each class at a slot of one reservation, so that a
+ * pointer's class is a shift. at (page aligned, reserved by the caller,
+ * bytes long) receives the arena; the pool's memory is charged to budget
+ * (budget.h; NULL for none). The config must be elastic with capacity 0
+ * and without region callbacks (-EINVAL otherwise: a budget is charged by
+ * growth, and hooks and budgets are one or the other), and the arena for
+ * its ceiling must fit bytes (-EOVERFLOW). Otherwise as cbm_pool_create;
+ * destroy leaves the slot reserved, empty.
+ */
+struct cbm_pool_place {
+	void *at;
+	size_t bytes;
+	struct cbm_budget *budget;
+	/* NULL, or called when an allocation (single or bulk) finds the
+	 * pool dry, with no cache held: true when it may have made room
+	 * (other pools gave memory back to the budget), and the allocation
+	 * then tries once more before it fails. */
+	bool (*at_ceiling)(void *arg, const cbm_pool *pool);
+	void *ceiling_arg;
+};
+int cbm_pool_create_placed(const cbm_pool_config *cfg,
+			   const struct cbm_pool_place *place, cbm_pool **out);
+
+/* The stride (bytes from one buffer to the next) cbm_pool_create would
+ * give cfg, CBM_DEBUG in the environment included: what a heap sizes its
+ * slots by. Returns 0 and sets *stride, or what cbm_pool_create would
+ * return for cfg's errors. Makes nothing. */
+int cbm_pool_config_stride(const cbm_pool_config *cfg, size_t *stride);
+
+/* cbm_alloc and cbm_free under names that bind inside the library, for
+ * its own callers (heap.c): a direct call or jump, not one through the
+ * GOT that an exported, interposable name needs. Aliases of the same
+ * code (fastpath_x86_64.c, or alloc.c in portable builds). */
+void *cbm_alloc_local(cbm_pool *pool);
+void cbm_free_local(cbm_pool *pool, void *buf);
 
 /* Buffers that exist now (frontier.h). */
 static inline uint64_t

@@ -23,14 +23,15 @@ import sys
 # Layer of each header, and the order within a layer.
 LAYERS = [
     (0, ["compiler.h", "contract.h", "atomics.h", "plant.h", "cpu.h"]),
-    (1, ["istack.h", "transit.h", "arena.h", "frontier.h", "colour.h",
-         "report.h"]),
+    (1, ["istack.h", "transit.h", "arena.h", "budget.h", "frontier.h",
+         "colour.h", "sizeclass.h", "report.h"]),
     (2, ["magazine.h", "depot.h", "watch.h", "debug.h"]),
     (3, ["global.h"]),
     (4, ["percpu.h", "rseq.h"]),
     (5, ["rcu.h", "reclaim.h", "trim.h", "release.h", "fork.h"]),
     (6, ["regions.h", "pool.h", "check.h", "dry.h", "stats.h", "verify.h", "leaks.h", "statsprint.h",
          "fastpath.h"]),
+    (7, ["heap.h"]),
 ]
 
 RANK = {}

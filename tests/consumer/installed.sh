@@ -20,7 +20,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 "$meson" setup "$tmp/build" "$src" --prefix="$tmp/prefix" --libdir=lib \
 	-Dbuildtype=plain >"$tmp/setup.log" 2>&1 ||
 	{ cat "$tmp/setup.log"; exit 1; }
-ninja -C "$tmp/build" src/libcbm.so.0.2.0 src/libcbm.a >"$tmp/build.log" 2>&1 ||
+ninja -C "$tmp/build" src/libcbm.so.0.3.0 src/libcbm.a >"$tmp/build.log" 2>&1 ||
 	{ cat "$tmp/build.log"; exit 1; }
 "$meson" install -C "$tmp/build" --no-rebuild >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log"; exit 1; }

@@ -411,7 +411,7 @@ cbm_alloc(cbm_pool *pool)
 
 /* pool.h: the same function, bound inside the library. */
 extern __typeof__(cbm_alloc) cbm_alloc_local
-	__attribute__((alias("cbm_alloc"), visibility("hidden")));
+	__attribute__((alias("cbm_alloc"), visibility("hidden"), malloc));
 #endif
 
 /* Everything cbm_free's inline path does not do (see alloc_general). */

@@ -202,6 +202,8 @@ take_released(struct cbm_global *g, uint32_t *size)
 	/* Pay before the pop, so that a group taken is always paid for: a
 	 * budget that cannot leaves the list as it is (no push back, which
 	 * would move its head and keep the NULL decision looking: dry.c). */
+	if (CBM_PLANTED(CBM_PLANT_UNPAID_REUSE)) /* the bug: plant.h */
+		bound = 0;
 	if (g->budget != NULL && !cbm_budget_take(g->budget, bound))
 		return CBM_NIL;
 	first = cbm_istack_pop(&g->released, g->links);
@@ -214,7 +216,7 @@ take_released(struct cbm_global *g, uint32_t *size)
 	*size = cbm_blocks_group_size(g->blocks, group);
 	cbm_blocks_group_pages(g->blocks, group, &lo, &hi);
 	/* B2: keep only the group's pages charged. */
-	if (g->budget != NULL)
+	if (g->budget != NULL && bound != 0)
 		cbm_budget_give(g->budget, bound - (uint64_t)(hi - lo));
 	cbm_fetch_sub_relaxed_u64(&g->released_bytes, (uint64_t)(hi - lo));
 	cbm_fetch_sub_relaxed_u64(&g->released_buffers, *size);

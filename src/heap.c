@@ -21,6 +21,7 @@
 #include "arena.h"
 #include "check.h"
 #include "fork.h"
+#include "plant.h"
 #include "pool.h"
 #include "report.h"
 
@@ -114,6 +115,8 @@ make_class(struct cbm_heap *heap, unsigned c)
 		place.at_ceiling = at_ceiling;
 		place.ceiling_arg = heap;
 		rc = cbm_pool_create_placed(&cfg, &place, &pool);
+		if (rc == 0)
+			CBM_YIELD_AT(CBM_SITE_CLASS_MAKING);
 		/* Release: pairs with the acquire loads that find it (H1). */
 		if (rc == 0)
 			atomic_store_explicit(&heap->pools[c], pool,
@@ -235,6 +238,7 @@ cbm_heap_create(const cbm_heap_config *cfg, cbm_heap **out)
 	size_t min, max;
 	int rc;
 
+	cbm_plant_init();
 	if (cfg == NULL || out == NULL || (cfg->flags & ~KNOWN_FLAGS) != 0 ||
 	    (cfg->release_ms != 0 && cfg->release_ms < 10) ||
 	    (cfg->idle_trim_ms != 0 && cfg->idle_trim_ms < 10))
@@ -295,7 +299,7 @@ cbm_heap_destroy(cbm_heap *heap)
 static CBM_COLD void *
 bad_heap(const char *op)
 {
-	cbm_report(NULL, CBM_ERR_BAD_ARG, NULL, op);
+	cbm_report(NULL, CBM_ERR_BAD_ARG, NULL, "%s", op);
 	errno = EINVAL;
 	return NULL;
 }
@@ -362,11 +366,8 @@ cbm_heap_alloc(cbm_heap *heap, size_t size)
 static CBM_COLD void
 reject_foreign(const struct cbm_heap *heap, const void *buf, const char *op)
 {
-	char what[160];
-
-	snprintf(what, sizeof(what), "%s: pointer is not a buffer of heap %s",
-		 op, heap->name);
-	cbm_report(NULL, CBM_ERR_FOREIGN, buf, what);
+	cbm_report(NULL, CBM_ERR_FOREIGN, buf,
+		   "%s: pointer is not a buffer of heap %s", op, heap->name);
 }
 
 /* The pool of the class buf lies in, or NULL (reported) when it lies in

@@ -31,6 +31,8 @@ static const struct {
 	{"grow-past-ceiling", CBM_PLANT_GROW_PAST_CEILING},
 	{"release-published", CBM_PLANT_RELEASE_PUBLISHED},
 	{"map-after-publish", CBM_PLANT_MAP_AFTER_PUBLISH},
+	{"class-too-small", CBM_PLANT_CLASS_TOO_SMALL},
+	{"unpaid-reuse", CBM_PLANT_UNPAID_REUSE},
 };
 
 static void

@@ -33,6 +33,12 @@
  *   map-after-publish  a growth with region callbacks makes the new
  *                    buffers exist before it calls on_map, so a thread
  *                    can take one of them unmapped      [mapped before use]
+ *   class-too-small  a size-class heap serves a request up to 16 bytes
+ *                    above a class with that class, one too small
+ *                                              [exclusivity, isolation]
+ *   unpaid-reuse     a released group taken back is not charged to its
+ *                    heap's budget, so the classes together can hold
+ *                    more than max_bytes                   [heap ceiling]
  *   no-thread        the reclamation thread cannot be started, as when
  *                    pthread_create fails: the first pool's create fails
  *                    with -EAGAIN (a unit test of that path, not stress)
@@ -60,6 +66,8 @@ enum cbm_plant {
 	CBM_PLANT_GROW_PAST_CEILING = 1u << 10,
 	CBM_PLANT_RELEASE_PUBLISHED = 1u << 11,
 	CBM_PLANT_MAP_AFTER_PUBLISH = 1u << 12,
+	CBM_PLANT_CLASS_TOO_SMALL = 1u << 13,
+	CBM_PLANT_UNPAID_REUSE = 1u << 14,
 };
 
 /*
@@ -90,6 +98,8 @@ enum cbm_site {
 	CBM_SITE_MAPPING,	     /* frontier.c: a grower holds the growth
 					lock and is about to call the map hook
 					(frontier.h, F5) */
+	CBM_SITE_CLASS_MAKING,	     /* heap.c: a heap's class lock held, the
+					class's pool made, not yet published */
 };
 
 typedef void (*cbm_site_hook)(enum cbm_site site);

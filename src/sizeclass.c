@@ -86,7 +86,8 @@ cbm_sizeclasses_init(struct cbm_sizeclasses *c, size_t min_size,
 		}
 	/* Check the argument on this heap's own classes: every class, and
 	 * the size just above each, land where they must. */
-	for (unsigned i = 0; i < c->n; i++) {
+	for (unsigned i = 0;
+	     i < c->n && !CBM_PLANTED(CBM_PLANT_CLASS_TOO_SMALL); i++) {
 		CBM_ASSERT(cbm_size_class(c, c->size[i]) == i);
 		if (i + 1 < c->n)
 			CBM_ASSERT(cbm_size_class(c, c->size[i] + 1) == i + 1);

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plant.h"
+
 #define CBM_CLASSES_MAX 128
 #define CBM_CLASS_ALIGN 16	 /* every class a multiple */
 #define CBM_CLASS_ALIGN_MAX 4096 /* buffers aligned up to this */
@@ -69,6 +71,8 @@ cbm_size_class(const struct cbm_sizeclasses *c, size_t n)
 {
 	unsigned k;
 
+	if (CBM_PLANTED(CBM_PLANT_CLASS_TOO_SMALL)) /* the bug: plant.h */
+		n = n > 2 * CBM_CLASS_ALIGN ? n - CBM_CLASS_ALIGN : n;
 	n = n < c->first ? c->first : n;
 	if (__builtin_expect(n <= c->small_max, 0))
 		return c->small[(n + CBM_CLASS_ALIGN - 1) / CBM_CLASS_ALIGN];

@@ -604,8 +604,10 @@ typedef struct cbm_heap_config {
 	 * Ceiling on the bytes of buffers all classes together hold from the
 	 * OS (buffers that exist, in use, cached or free, less memory given
 	 * back to the OS); a class grows only under it. 0: no ceiling but
-	 * the address space. At least the largest class. The classes'
-	 * bookkeeping (a few bytes a buffer) is not counted.
+	 * the address space. At least one buffer of the largest class (its
+	 * size, and its guard zone in a debug heap). A buffer counts its
+	 * stride (with a debug heap's guard); the classes' bookkeeping (a
+	 * few bytes a buffer) is not counted.
 	 */
 	size_t max_bytes;
 	unsigned flags;	  /* CBM_POOL_* for every class */
@@ -659,19 +661,19 @@ CBM_API void cbm_heap_retire(cbm_heap *heap, void *buf);
 
 /*
  * The usable bytes of a buffer of the heap: its class's size, which is
- * cbm_block_size and cbm_stats.block_size of the class pool. A pointer in
- * no class, or inside a buffer, is reported (as cbm_heap_free) and gives
- * 0. O(1), any thread.
+ * cbm_block_size and cbm_stats.block_size of the class pool. NULL gives 0;
+ * a pointer in no class, or inside a buffer, is reported (as
+ * cbm_heap_free) and gives 0. O(1), any thread.
  */
 CBM_API size_t cbm_heap_usable_size(const cbm_heap *heap, const void *buf);
 
 /*
  * The pool of the class that serves size, made if it was not yet, for bulk
  * calls (cbm_alloc_bulk, cbm_free_bulk): they take and give back the same
- * buffers cbm_heap_alloc and cbm_heap_free do; a class pool's own calls do
- * not ask other classes for memory at the heap's ceiling (cbm_heap_alloc
- * does). NULL with errno EINVAL above max_size, ENOMEM when the pool cannot
- * be made. The pool belongs to the heap: never destroy it. Any thread.
+ * buffers cbm_heap_alloc and cbm_heap_free do, and at the heap's ceiling
+ * ask the other classes for memory as cbm_heap_alloc does. NULL with errno
+ * EINVAL above max_size, ENOMEM when the pool cannot be made. The pool
+ * belongs to the heap: never destroy it. Any thread.
  */
 CBM_API cbm_pool *cbm_heap_pool(cbm_heap *heap, size_t size);
 

@@ -54,10 +54,14 @@ cbm_blocks_init(struct cbm_blocks *b, char *base, size_t stride, uint64_t max)
 	b->stride_shift = (unsigned)__builtin_ctzll(stride);
 	b->stride_inv = inverse_odd(stride >> b->stride_shift);
 	b->page = (size_t)sysconf(_SC_PAGESIZE);
-	/* lcm(stride, page) / stride = page / gcd: at most page buffers. */
-	b->group = stride >= b->page
-			   ? 1
-			   : (uint32_t)(b->page / gcd(stride, b->page));
+	/* lcm(stride, page) / stride = page / gcd: at most page buffers, so
+	 * a group is whole pages. Above a page too when that is a few
+	 * buffers (5120-byte buffers: 4 of them, 20 KiB): one buffer a group
+	 * would leave the pages it shares with its neighbours resident
+	 * (charged to a heap's budget) for good. Otherwise one buffer. */
+	b->group = (uint32_t)(b->page / gcd(stride, b->page));
+	if (stride >= b->page && b->group > CBM_GROUP_MAX_LARGE)
+		b->group = 1;
 }
 
 void

@@ -52,9 +52,12 @@ struct cbm_arena {
  * pool with region callbacks makes its groups its regions (pool.c). For a stride below the
  * page size, group x stride is the least common multiple of the two, so a
  * group is exactly a run of whole pages (the base is page aligned); for a
- * larger stride a group is one buffer, and its pages are those wholly
- * inside it (a page shared with a neighbour is never given back).
+ * larger stride too when that is at most CBM_GROUP_MAX_LARGE buffers
+ * (a stride of 5120: 4 buffers, 20 KiB); beyond, a group is one buffer,
+ * and its pages are those wholly inside it (a page shared with a
+ * neighbour is never given back).
  */
+#define CBM_GROUP_MAX_LARGE 16
 struct cbm_blocks {
 	char *base;
 	size_t stride;	       /* bytes from one buffer to the next */

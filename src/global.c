@@ -59,12 +59,15 @@ cbm_global_set_budget(struct cbm_global *g, struct cbm_budget *budget)
 	cbm_frontier_set_budget(&g->frontier, budget, g->blocks->stride);
 }
 
-/* What a released group is charged up front (cbm_global_set_budget): a
- * whole group's bytes, at least the pages of any group. */
+/* What a released group is charged up front (cbm_global_set_budget): the
+ * most pages a group can have, its bytes rounded down to pages (exact for
+ * groups of whole pages, arena.h), so that whenever the budget holds some
+ * group's pages it holds this. */
 static uint64_t
 group_bound(const struct cbm_global *g)
 {
-	return (uint64_t)g->blocks->group * g->blocks->stride;
+	return ((uint64_t)g->blocks->group * g->blocks->stride) &
+	       ~(uint64_t)(g->blocks->page - 1);
 }
 
 /* With a budget, whether a released group could be paid for now. */
@@ -202,6 +205,12 @@ take_released(struct cbm_global *g, uint32_t *size)
 	/* Pay before the pop, so that a group taken is always paid for: a
 	 * budget that cannot leaves the list as it is (no push back, which
 	 * would move its head and keep the NULL decision looking: dry.c). */
+	/* Nothing to pay for (the count never reads below the truth,
+	 * istack.c I4): no charge, which would otherwise be made and given
+	 * back by every refill that finds the freelist empty, and read as
+	 * spent by other pools of the budget meanwhile. */
+	if (cbm_istack_count(&g->released) == 0)
+		return CBM_NIL;
 	if (CBM_PLANTED(CBM_PLANT_UNPAID_REUSE)) /* the bug: plant.h */
 		bound = 0;
 	if (g->budget != NULL && !cbm_budget_take(g->budget, bound))

@@ -105,9 +105,9 @@ void cbm_global_set_hooks(struct cbm_global *g, cbm_extent_fn map,
 /*
  * Before any buffer exists or is taken: charge budget for the tier's
  * memory. Growth pays stride bytes a buffer (frontier.h, F6); taking a
- * released group back pays for its pages, up front a whole group's
- * bytes (group x stride, never less than its pages) with what it does not
- * need given back at once; putting a group on the released list gives its
+ * released group back pays for its pages, up front the most any group
+ * has (group x stride rounded down to pages) with what it does not need
+ * given back at once; putting a group on the released list gives its
  * pages back. So budget's used is, for this tier, exists x stride less
  * the released bytes (B2). Not with hooks (one or the other).
  */
@@ -162,7 +162,7 @@ struct cbm_global_heads {
 	bool frontier_closed;
 	uint64_t frontier_exists;
 	/* With a budget: the released list's groups cannot be paid for now
-	 * (a whole group's bytes do not fit), so none would be taken. */
+	 * (the most pages a group has do not fit), so none would be taken. */
 	bool released_closed;
 };
 void cbm_global_heads(const struct cbm_global *g, struct cbm_global_heads *h);

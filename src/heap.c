@@ -39,8 +39,11 @@
 #define CLASS_MAX_BUFFERS (UINT32_MAX - 1)
 /* A class's magazine holds about this many bytes (at least 2 buffers, at
  * most 256): CPU caches of large buffers then strand megabytes, not the
- * gigabytes 256 buffers of 1 MiB a CPU would. */
+ * gigabytes 256 buffers of 1 MiB a CPU would. Under a ceiling, at most
+ * 1/MAGAZINE_SHARE of it, so that caches that refill from what a class at
+ * the ceiling just had the others give back do not take it all. */
 #define MAGAZINE_BYTES ((size_t)512 << 10)
+#define MAGAZINE_SHARE 64
 
 /* ---- making a class (H1) ------------------------------------------------ */
 
@@ -75,7 +78,7 @@ class_config(const struct cbm_heap *heap, unsigned c, cbm_pool_config *cfg,
 	     char *name, size_t name_len)
 {
 	size_t size = heap->classes.size[c];
-	size_t mag = MAGAZINE_BYTES / size;
+	size_t mag = heap->magazine_bytes / size;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->block_size = size;
@@ -200,23 +203,29 @@ bounded_slot_shift(const struct cbm_heap *heap, size_t max_bytes)
 	return shift;
 }
 
-/* Reserve the classes' slots: one shift for a ceiling, else the largest
- * the address space gives from UNBOUNDED_SLOT_SHIFT down. */
+/* Reserve the classes' slots: from a slot that holds the whole ceiling in
+ * any one class (or, without one, UNBOUNDED_SLOT_SHIFT; never above it)
+ * down to the largest the address space gives, no smaller than
+ * MIN_SLOT_SHIFT or one buffer of the largest class. A slot below the
+ * ceiling leaves a class its own ceiling (cbm_heap_alloc's ENOMEM). */
 static int
 reserve(struct cbm_heap *heap, size_t max_bytes)
 {
-	unsigned shift = max_bytes ? bounded_slot_shift(heap, max_bytes)
-				   : UNBOUNDED_SLOT_SHIFT;
-	unsigned floor = max_bytes ? shift : MIN_SLOT_SHIFT;
+	unsigned shift = UNBOUNDED_SLOT_SHIFT, floor = MIN_SLOT_SHIFT;
 
+	if (max_bytes != 0 && bounded_slot_shift(heap, max_bytes) < shift)
+		shift = bounded_slot_shift(heap, max_bytes);
+	if (shift < floor)
+		floor = shift;
 	for (; shift >= floor; shift--) {
 		void *p;
 		int rc;
 
-		if (shift >= 63 ||
-		    heap->nclasses > (SIZE_MAX >> shift) / 2) /* no overflow */
-			return -ENOMEM;
+		if (heap->nclasses > (SIZE_MAX >> shift) / 2) /* no overflow */
+			continue;
 		rc = size_classes(heap, shift);
+		if (rc == -EOVERFLOW)
+			break; /* the largest class fits no smaller slot */
 		if (rc != 0)
 			return rc;
 		p = cbm_reserve_range((size_t)heap->nclasses << shift);
@@ -230,12 +239,24 @@ reserve(struct cbm_heap *heap, size_t max_bytes)
 	return -ENOMEM;
 }
 
+/* The bytes one buffer of the largest class is charged (its stride, which
+ * a debug pool's guard lengthens): what max_bytes must hold. */
+static int
+largest_stride(const struct cbm_heap *heap, size_t *stride)
+{
+	cbm_pool_config cfg;
+	char name[CBM_NAME_MAX];
+
+	class_config(heap, heap->nclasses - 1, &cfg, name, sizeof(name));
+	return cbm_pool_config_stride(&cfg, stride);
+}
+
 int
 cbm_heap_create(const cbm_heap_config *cfg, cbm_heap **out)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct cbm_heap *heap;
-	size_t min, max;
+	size_t min, max, stride;
 	int rc;
 
 	cbm_plant_init();
@@ -252,9 +273,6 @@ cbm_heap_create(const cbm_heap_config *cfg, cbm_heap **out)
 	rc = cbm_sizeclasses_init(&heap->classes, min, max,
 				  cfg->spacing ? cfg->spacing
 					       : DEFAULT_SPACING);
-	if (rc == 0 && cfg->max_bytes != 0 &&
-	    cfg->max_bytes < heap->classes.size[heap->classes.n - 1])
-		rc = -EINVAL; /* the largest class could never be served */
 	if (rc != 0) {
 		free(heap);
 		return rc;
@@ -266,6 +284,18 @@ cbm_heap_create(const cbm_heap_config *cfg, cbm_heap **out)
 	heap->idle_trim_ms = cfg->idle_trim_ms;
 	snprintf(heap->name, sizeof(heap->name), "%s",
 		 cfg->name ? cfg->name : "(unnamed)");
+	heap->magazine_bytes = MAGAZINE_BYTES;
+	if (cfg->max_bytes != 0 &&
+	    cfg->max_bytes / MAGAZINE_SHARE < heap->magazine_bytes)
+		heap->magazine_bytes = cfg->max_bytes / MAGAZINE_SHARE;
+	rc = largest_stride(heap, &stride);
+	/* The largest class could never be served. */
+	if (rc == 0 && cfg->max_bytes != 0 && cfg->max_bytes < stride)
+		rc = -EINVAL;
+	if (rc != 0) {
+		free(heap);
+		return rc;
+	}
 	cbm_budget_init(&heap->budget,
 			cfg->max_bytes ? cfg->max_bytes : UINT64_MAX);
 	rc = reserve(heap, cfg->max_bytes);
@@ -433,6 +463,8 @@ cbm_heap_usable_size(const cbm_heap *heap, const void *buf)
 		(void)bad_heap("cbm_heap_usable_size: NULL heap");
 		return 0;
 	}
+	if (buf == NULL)
+		return 0; /* as malloc_usable_size(NULL) */
 	pool = pool_of(heap, buf, "cbm_heap_usable_size");
 	if (pool == NULL ||
 	    cbm_block_index_checked(pool, buf, "cbm_heap_usable_size") ==

@@ -21,6 +21,19 @@
  *      slot_shift (create sizes slots by the classes' strides, which
  *      CBM_DEBUG in the environment lengthens too).
  *
+ * Capacity under the ceiling. A class pool that finds itself dry calls
+ * its ceiling hook (heap.c, at_ceiling), which trims and releases every
+ * other class, and looks once more; so cbm_heap_alloc gives NULL at the
+ * ceiling only when the memory the others could give back did not make
+ * room. What no release can give back stays charged: pages a free buffer
+ * shares with a held one (buffers below a page), and a class's last
+ * release group while some of its buffers were never made (at most one
+ * group, a few pages, a class). A charge in flight in another class (a
+ * growth between its charge and its publication; a taker of a released
+ * group racing another for the last one, whose charge goes back) reads as
+ * spent for that moment, which the NULL decision cannot tell from memory
+ * held: one more reason the hook looks again.
+ *
  * Ordering: the store of pools[c] is a release, paired with the acquire
  * load of every call that finds it (the allocation path and the control
  * calls), so the pool's contents are seen whole. The free path reads it

@@ -66,21 +66,19 @@ cbm_sizeclasses_init(struct cbm_sizeclasses *c, size_t min_size,
 	if (c->n == 0)
 		return -EINVAL; /* more classes than a heap holds */
 	c->first = c->size[0];
-	c->small_max = (size_t)CBM_CLASS_ALIGN << shift;
-	/* The table: for each n <= small_max, the smallest class >= n. */
-	for (size_t i = 0; i < sizeof(c->small); i++) {
-		size_t n = i * CBM_CLASS_ALIGN;
-		unsigned cls = 0;
-
-		while (cls + 1 < c->n && c->size[cls] < n)
+	/* The table: for each n <= CBM_CLASS_TABLE_MAX, the smallest class
+	 * >= n (the largest, past max_size: never asked). */
+	for (size_t i = 0, cls = 0; i < sizeof(c->small); i++) {
+		while (cls + 1 < c->n && c->size[cls] < i * CBM_CLASS_ALIGN)
 			cls++;
 		c->small[i] = (uint8_t)cls;
 	}
-	/* The bias from any class above small_max (they are consecutive grid
-	 * positions: sizeclass.h); the first such one. */
+	/* The bias from a class above the table, where every step is at
+	 * least 16 (its grid positions are consecutive: sizeclass.h); the
+	 * first such one. */
 	c->bias = 0;
 	for (unsigned i = 0; i < c->n; i++)
-		if (c->size[i] > c->small_max) {
+		if (c->size[i] > CBM_CLASS_TABLE_MAX) {
 			c->bias = position(c->size[i], shift) - (int64_t)i;
 			break;
 		}

@@ -14,8 +14,9 @@ own), the full mode several rounds in alternating order.
 Writes OUT_DIR/mixed/json/WORKLOAD-PEER-rROUND.json and OUT_DIR/mixed/log/,
 then OUT_DIR/mixed.md (also printed): per workload and thread count,
 cbm_heap's items/s over each malloc's and over the best malloc's (the
-fastest in that round), and the resident memory each process held at the
-end of the run, with cbm_heap's over the lowest malloc's. Numbers are
+fastest in that round), the resident memory each process held at the end
+of the run, with cbm_heap's over the lowest malloc's, and every
+allocator's items/s. Numbers are
 report.py's: medians over each round's repetitions, ratios paired within a
 round, then the median over the rounds; marks as in report.py.
 """
@@ -213,6 +214,20 @@ def tables(runs, cells, contexts):
             rss_cells += 1
             rss_met += ratio <= TARGET_RSS
             row.append(f"{ratio:.2f}x")
+        out.append("| " + " | ".join(row) + " |")
+    out += ["",
+            "Median items/s in millions, all threads together, every "
+            "allocator:",
+            "",
+            "| workload | threads | " + " | ".join([SUBJECT] + mallocs)
+            + " |",
+            "|---|---|" + "---:|" * (len(mallocs) + 1)]
+    for w, t in keys:
+        row = [w, report.threads_label(t, cpus)]
+        for p in [SUBJECT] + mallocs:
+            c = cells.get((w, p, t))
+            row.append("-" if c is None else
+                       report.marks(c) + report.mega(c.items_per_second))
         out.append("| " + " | ".join(row) + " |")
     out += ["",
             f"Targets met: speed in {met} of {speed_cells} cells, RSS in "

@@ -33,6 +33,16 @@
 # "cbm inline" rows are the same driver built with CBM_INLINE
 # (pairs_cbm_inline), where it is built.
 #
+# Mixed sizes. A second table counts, per allocator, the pair of
+# cbm_heap_alloc/cbm_heap_free or malloc/free at sizes that change every
+# pair, the mixed-size benchmarks' sequence (bench/mixed_sizes.h): driver
+# BUILD_DIR/bench/mixed_pairs_PEER (mixed_pairs.cc), PAIRS pairs in
+# measured_mixed_pairs() less the same loop, reading the same sizes, with
+# no allocator in measured_mixed_loop(), per pair. cbm_heap (from "cbm" in
+# CALLGRIND_PEERS) is counted in rseq and portable mode as above; the
+# mallocs are glibc, jemalloc, mimalloc and tcmalloc. CALLGRIND_SIZES does
+# not apply.
+#
 # Writes OUT_DIR/callgrind.md (also printed) and the raw profiles under
 # OUT_DIR/callgrind/ (read them with callgrind_annotate).
 set -eu
@@ -138,6 +148,70 @@ for r in $rows; do
 		row="$row $cell |"
 	done
 	echo "$row" >>"$table"
+done
+
+# Instructions in the mixed-size profile $1: measured_mixed_pairs and
+# measured_mixed_loop with what they call, and sched_getcpu.
+mixed_counts() {
+	callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
+		awk '
+		function num(s) { gsub(",", "", s); return s + 0 }
+		function top(name) { v = num($1); if (v > c[name]) c[name] = v }
+		/:measured_mixed_pairs( |$)/ { top("pairs") }
+		/:measured_mixed_loop( |$)/ { top("loop") }
+		/:sched_getcpu( |$)/ { top("getcpu") }
+		END { printf "%d %d %d\n", c["pairs"], c["loop"], c["getcpu"] }'
+}
+
+mixed_rows=""
+for p in $peers; do
+	case $p in
+	cbm) mixed_rows="$mixed_rows cbm_heap:rseq cbm_heap:portable" ;;
+	glibc | jemalloc | mimalloc | tcmalloc) mixed_rows="$mixed_rows $p:" ;;
+	esac
+done
+if [ -n "$mixed_rows" ]; then
+	{
+		echo
+		echo "Instructions per mixed-size pair: an alloc and a free of" \
+			"the next size of the mixed-size benchmarks' sequence" \
+			"(bench/mixed_sizes.h), the driver's loop taken out," \
+			"callgrind, $pairs pairs after a warm-up; cbm_heap through" \
+			"cbm_heap_alloc/cbm_heap_free on a default heap, the" \
+			"others through malloc/free; rseq and portable as above."
+		echo
+		echo "| allocator | mixed-size pair |"
+		echo "|---|---:|"
+	} >>"$table"
+fi
+for r in $mixed_rows; do
+	p=${r%%:*}
+	mode=${r#*:}
+	exe="$build/bench/mixed_pairs_$p"
+	name="$(echo "$p" | tr _ ' ')${mode:+ $mode}"
+	if [ ! -x "$exe" ]; then
+		echo "callgrind: mixed $p: not built (library missing?)," \
+			"skipped" >&2
+		continue
+	fi
+	prof="$out/callgrind/mixed-$p${mode:+-$mode}.out"
+	rm -f "$prof" "$prof".*
+	rc=0
+	CBM_PERCPU=$mode \
+		valgrind --tool=callgrind --toggle-collect='measured_*' \
+		--callgrind-out-file="$prof" "$exe" "$pairs" \
+		>"$prof.log" 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "callgrind: mixed $p: exit $rc (see $prof.log)" >&2
+		echo "| $name | failed |" >>"$table"
+		status=1
+		continue
+	fi
+	set -- $(mixed_counts "$prof")
+	cell=$(awk -v p="$1" -v l="$2" -v g="$3" -v n="$pairs" 'BEGIN {
+		printf "%.1f", (n > 0 ? (p - l) / n : 0)
+		if (g > 0) printf " (%.1f)", g / n }')
+	echo "| $name | $cell |" >>"$table"
 done
 cat "$table"
 exit $status

@@ -9,6 +9,9 @@
  *
  * They have no bulk calls: bulk32 loops over malloc and free, as a user of
  * them would.
+ *
+ * The mixed-size benchmarks (mixed.h) call malloc(size) and free, through
+ * heap_alloc and heap_free: the process's one heap is the handle.
  */
 #ifndef BENCH_PEER_MALLOC_H
 #define BENCH_PEER_MALLOC_H
@@ -82,6 +85,30 @@ struct peer_malloc {
 	{
 		for (unsigned i = 0; i < n; i++)
 			std::free(bufs[i]);
+	}
+
+	/* The mixed-size peer's calls (mixed.h). */
+	struct heap {
+	};
+
+	static heap *create_heap(bool)
+	{
+		return new heap;
+	}
+
+	static void destroy_heap(heap *h)
+	{
+		delete h;
+	}
+
+	static void *heap_alloc(heap *, std::size_t size)
+	{
+		return std::malloc(size);
+	}
+
+	static void heap_free(heap *, void *buf)
+	{
+		std::free(buf);
 	}
 };
 

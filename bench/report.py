@@ -47,15 +47,26 @@ NOISY = 0.10
 NAME = re.compile(r"^(?P<workload>[^/]+)/(?P<peer>[^/]+)/size:(?P<size>\d+)"
                   r"/(?:manual_time|real_time)/threads:(?P<threads>\d+)$")
 
+# rss: resident bytes at the end of the run, where the binary reports them
+# (mixed.h), else None.
 Cell = collections.namedtuple(
     "Cell",
     "items_per_second per_thread cv cut label buffers_per_grace reps rounds "
-    "round")
+    "round rss")
 ROUND = re.compile(r"-r(\d+)\.json$")
 
 
-def read_runs(json_dir):
-    """One Cell per (key, JSON file), and the files' contexts."""
+def size_key(run_name):
+    """(workload, peer, size, threads) of a run's name, or None."""
+    m = NAME.match(run_name)
+    if m is None:
+        return None
+    return (m["workload"], m["peer"], int(m["size"]), int(m["threads"]))
+
+
+def read_runs(json_dir, key_of=size_key):
+    """One Cell per (key, JSON file), and the files' contexts; key_of
+    turns a run's name into its key (None: not ours)."""
     runs = collections.defaultdict(list)
     contexts = []
     for path in sorted(glob.glob(os.path.join(json_dir, "*.json"))):
@@ -70,11 +81,9 @@ def read_runs(json_dir):
         rnd = int(m[1]) if m else 1
         found, cvs, cuts = {}, {}, {}
         for b in doc.get("benchmarks", []):
-            m = NAME.match(b.get("run_name", b.get("name", "")))
-            if m is None or b.get("error_occurred"):
+            key = key_of(b.get("run_name", b.get("name", "")))
+            if key is None or b.get("error_occurred"):
                 continue
-            key = (m["workload"], m["peer"], int(m["size"]),
-                   int(m["threads"]))
             kind = b.get("aggregate_name", "")
             if kind == "cv":
                 cvs[key] = b.get("items_per_second", 0.0)
@@ -90,7 +99,8 @@ def read_runs(json_dir):
                               b.get("items_per_thread", 0.0), None, False,
                               b.get("label", ""),
                               b.get("buffers_per_grace"),
-                              b.get("repetitions", 1), 1, rnd)
+                              b.get("repetitions", 1), 1, rnd,
+                              b.get("rss_bytes"))
         for key, c in found.items():
             runs[key].append(c._replace(cv=cvs.get(key),
                                         cut=cuts.get(key, False)))
@@ -105,19 +115,21 @@ def combine(rounds):
         cvs.append(statistics.pstdev(ips) / statistics.fmean(ips))
     bpg = [c.buffers_per_grace for c in rounds
            if c.buffers_per_grace is not None]
+    rss = [c.rss for c in rounds if c.rss is not None]
     return Cell(statistics.median(ips),
                 statistics.median(c.per_thread for c in rounds),
                 max(cvs) if cvs else None,
                 any(c.cut for c in rounds),
                 rounds[0].label,
                 statistics.median(bpg) if bpg else None,
-                max(c.reps for c in rounds), len(rounds), None)
+                max(c.reps for c in rounds), len(rounds), None,
+                statistics.median(rss) if rss else None)
 
 
-def load(json_dir):
+def load(json_dir, key_of=size_key):
     """({key: [Cell per round]}, {key: combined Cell}, contexts), where a
-    key is (workload, peer, size, threads)."""
-    runs, contexts = read_runs(json_dir)
+    key is key_of's, by default (workload, peer, size, threads)."""
+    runs, contexts = read_runs(json_dir, key_of)
     return runs, {k: combine(v) for k, v in runs.items()}, contexts
 
 

@@ -22,10 +22,11 @@
  *    checked when it is given back or handed on;
  *  [released] a held buffer's fill reads as zeros: its page went back to
  *    the OS under it;
- *  [capacity] cbm_heap_bytes never above max_bytes; a NULL (ENOMEM) only
- *    when what the application held, in the pages it pins, and the class
- *    asked for, pass the ceiling (struct budget, in 16-byte units); at the
- *    end of a round, one thread gets max_bytes of 64 KiB buffers;
+ *  [capacity] cbm_heap_bytes never above max_bytes, a NULL only with
+ *    ENOMEM; with the workers parked, the coordinator gets in 64 KiB
+ *    buffers all of the ceiling that the application does not pin (the
+ *    pages of what it holds and their release groups: struct budget, in
+ *    16-byte units), and at the end of a round all of it;
  *  [conservation] at the end of each round, each class's stats add up and
  *    its pool verifies, the classes' allocs, frees and retires are what
  *    the application counted, and cbm_heap_bytes is the classes' buffers
@@ -249,26 +250,6 @@ struct worker {
 	unsigned n;
 };
 
-static void
-capacity_failure(struct worker *w, uint64_t after, size_t own, unsigned k,
-		 size_t size)
-{
-	uint64_t now = atomic_load(&w->x->budget.word);
-	/* Reserved by others during the call (modulo 2^32, as budget.h). */
-	uint64_t others = (uint32_t)((now >> 32) - (after >> 32));
-	uint64_t most = (uint32_t)after - own + others;
-
-	/* (A debug heap's strides are longer, by guard zones the charges
-	 * do not count: its failures are not judged.) */
-	check(w->run, INV_CAPACITY,
-	      (w->x->flags & CBM_POOL_DEBUG) ||
-		      (most + w->x->classes[k] / UNIT) * UNIT > CEILING,
-	      "cbm_heap_alloc(%zu) failed, but the application pinned at "
-	      "most %llu bytes of %zu meanwhile (its class is %zu bytes)",
-	      size, (unsigned long long)(most * UNIT), CEILING,
-	      w->x->classes[k]);
-}
-
 /* A buffer the heap handed out for size (or a bulk call for class k):
  * its class, its alignment, then claim and fill it. */
 static bool
@@ -306,16 +287,18 @@ take_one(struct worker *w)
 	size_t size = draw_size(&w->r);
 	unsigned k = class_of(x, size);
 	size_t own = charge(x->classes[k]);
-	uint64_t after = budget_take(&x->budget, own);
 	void *b;
 
+	budget_take(&x->budget, own);
 	errno = 0;
 	b = cbm_heap_alloc(x->heap, size);
 	if (b == NULL) {
+		/* Not judged here: under traffic the other classes' threads
+		 * take back the memory the heap asks them for, and the
+		 * header's promise is the quiescent one (pause_capacity). */
 		check(w->run, INV_CAPACITY, errno == ENOMEM,
 		      "cbm_heap_alloc(%zu) failed with errno %d, not ENOMEM",
 		      size, errno);
-		capacity_failure(w, after, own, k, size);
 		budget_give(&x->budget, own);
 		atomic_fetch_add(&w->run->empty, 1);
 		return;
@@ -509,6 +492,35 @@ scribble_free_buffers(struct run *run, struct sizes *x)
 	check(run, INV_ISOLATION, true, "scribble");
 }
 
+/*
+ * With every worker parked outside the library, what the ceiling holds
+ * beyond what they pin (the budget: their buffers' pages and release
+ * groups, the queue's too) is the coordinator's: that many 64 KiB buffers
+ * in a row, the other classes' free memory given back for them. (Not in a
+ * debug heap, whose guard zones the charges leave out.)
+ */
+static void
+pause_capacity(struct run *run, struct sizes *x)
+{
+	static void *b[CEILING / BIG + 1];
+	cbm_pool *pool = cbm_heap_pool(x->heap, BIG);
+	size_t pinned = (uint32_t)atomic_load(&x->budget.word) * (size_t)UNIT;
+	size_t want, got = 0;
+
+	if ((x->flags & CBM_POOL_DEBUG) || pool == NULL || pinned >= CEILING)
+		return;
+	want = (CEILING - pinned) / pool->blocks.stride;
+	while (got < want && (b[got] = cbm_heap_alloc(x->heap, BIG)) != NULL)
+		got++;
+	check(run, INV_CAPACITY, got == want,
+	      "with the workers parked, pinning at most %zu bytes, one thread "
+	      "got %zu buffers of %zu bytes in a row, not %zu (the heap held "
+	      "%zu of %zu)",
+	      pinned, got, BIG, want, cbm_heap_bytes(x->heap), CEILING);
+	for (size_t i = 0; i < got; i++)
+		cbm_heap_free(x->heap, b[i]);
+}
+
 static void
 coordinate(struct run *run, struct sizes *x, struct rng *r)
 {
@@ -544,6 +556,7 @@ coordinate(struct run *run, struct sizes *x, struct rng *r)
 			atomic_store(&x->pause, true);
 			pthread_barrier_wait(&x->parked);
 			atomic_store(&x->pause, false);
+			pause_capacity(run, x);
 			scribble_free_buffers(run, x);
 			pthread_barrier_wait(&x->resume);
 		}

@@ -34,7 +34,8 @@
  *  [isolation] every 100 ms the workers park and the coordinator writes
  *    over every free buffer of every class.
  *
- * Planted faults it catches: lose-buffer (conservation).
+ * Planted faults it catches: lose-buffer (conservation), class-too-small
+ * (sized), unpaid-reuse (conservation: the two accounts of bytes).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -175,10 +176,8 @@ tracked(struct sizes *x, unsigned k)
 	if (atomic_load(&c->state) == 2)
 		return &c->t;
 	if (atomic_compare_exchange_strong(&c->state, &expect, 1)) {
-		/* Its smallest size is at most max_size. */
-		tracker_init(
-			&c->t,
-			cbm_heap_pool(x->heap, k ? x->classes[k - 1] + 1 : 0));
+		/* (max_size is a class here: every class size is asked.) */
+		tracker_init(&c->t, cbm_heap_pool(x->heap, x->classes[k]));
 		atomic_store(&c->state, 2);
 	}
 	while (atomic_load(&c->state) != 2)
@@ -379,8 +378,7 @@ give_class(struct worker *w)
 			b[m++] = let_go(w, i).buf;
 		else
 			i++;
-	cbm_free_bulk(cbm_heap_pool(x->heap, k ? x->classes[k - 1] + 1 : 0), b,
-		      m);
+	cbm_free_bulk(cbm_heap_pool(x->heap, x->classes[k]), b, m);
 	atomic_fetch_add(&x->frees, m);
 	budget_give(&x->budget, m * charge(x->classes[k]));
 }
@@ -620,7 +618,7 @@ check_classes(struct run *run, struct sizes *x)
 static size_t
 stride_of(struct sizes *x, size_t k)
 {
-	cbm_pool *pool = cbm_heap_pool(x->heap, k ? x->classes[k - 1] + 1 : 0);
+	cbm_pool *pool = cbm_heap_pool(x->heap, x->classes[k]);
 
 	return pool ? pool->blocks.stride : x->classes[k];
 }

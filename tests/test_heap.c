@@ -173,6 +173,23 @@ make_heap_if_room(size_t min, size_t max, unsigned spacing)
 	return heap;
 }
 
+/* Class i's pool, asked by its own size, or where that is above
+ * max_size (the largest class may be) by the smallest size it serves. */
+static cbm_pool *
+class_pool(cbm_heap *heap, int i)
+{
+	cbm_stats st[GRID_MAX];
+	cbm_pool *pool;
+	int n = cbm_heap_stats(heap, st, GRID_MAX);
+
+	assert_true(i >= 0 && i < n);
+	pool = cbm_heap_pool(heap, st[i].block_size);
+	if (pool == NULL)
+		pool = cbm_heap_pool(heap, i ? st[i - 1].block_size + 1 : 0);
+	assert_non_null(pool);
+	return pool;
+}
+
 struct sums {
 	int classes;
 	size_t made; /* classes whose pool exists */
@@ -227,15 +244,9 @@ assert_heap_whole(cbm_heap *heap, size_t in_use, bool exact_bytes)
 				 st->capacity);
 		assert_int_equal(st->allocs,
 				 st->frees + st->retires + st->in_use);
-		/* The pool through the class's smallest size, which is at
-		 * most max_size (the largest class may be above it). */
 		if (st->capacity > 0)
-			assert_int_equal(
-				cbm_pool_verify(cbm_heap_pool(
-					heap,
-					i ? per_class[i - 1].block_size + 1
-					  : 0)),
-				0);
+			assert_int_equal(cbm_pool_verify(class_pool(heap, i)),
+					 0);
 	}
 	assert_int_equal(s.in_use, in_use);
 	if (exact_bytes)
@@ -1260,7 +1271,8 @@ racing_classes_share_the_ceiling(void **state)
 /*
  * trim moves every class's cached buffers down and says how many;
  * release then gives their memory back and says how much: heap_bytes falls
- * by exactly that, and the classes' released_bytes add up to it.
+ * by exactly that, and the classes' released_bytes add up to it; the same
+ * buffers taken again are charged again, back to where it was.
  */
 static void
 trim_and_release_cover_every_class(void **state)
@@ -1311,6 +1323,18 @@ trim_and_release_cover_every_class(void **state)
 	}
 	assert_heap_whole(heap, 0, true);
 	assert_int_equal(cbm_heap_release(heap), 0); /* nothing left */
+	/* Taken again, the released memory is charged again, whole. */
+	for (int c = 0; c < 4; c++)
+		for (int i = 0; i < N; i++) {
+			b[c][i] = cbm_heap_alloc(heap, sizes[c]);
+			assert_non_null(b[c][i]);
+			memset(b[c][i], 8, sizes[c]);
+		}
+	assert_heap_whole(heap, 4 * N, true);
+	assert_int_equal(cbm_heap_bytes(heap), bytes_before);
+	for (int c = 0; c < 4; c++)
+		for (int i = 0; i < N; i++)
+			cbm_heap_free(heap, b[c][i]);
 	cbm_heap_destroy(heap);
 }
 

@@ -14,7 +14,7 @@
 
 static const char *const invariant_names[INV_COUNT] = {
 	"exclusivity", "conservation",	  "capacity", "grace",
-	"isolation",   "misuse-reported", "released",
+	"isolation",   "misuse-reported", "released", "sized",
 };
 
 const char *

@@ -2,14 +2,20 @@
 # SPDX-License-Identifier: MIT
 # Runs a stress scenario with a planted fault; passes only if the scenario
 # caught it: exit status 1 and a VIOLATION line (a crash or a sanitizer
-# report is not a catch).
+# report is not a catch); with --expect INVARIANT, a VIOLATION of that one
+# (a run that breaks others too must still show the planted one).
 #
-#   expect_violation.sh CBM_STRESS ARGS...
+#   expect_violation.sh [--expect INVARIANT] CBM_STRESS ARGS...
+want=
+if [ "$1" = "--expect" ]; then
+	want=" $2:"
+	shift 2
+fi
 out=$("$@" 2>&1)
 rc=$?
 echo "$out" | tail -25
-if [ "$rc" -eq 1 ] && echo "$out" | grep -q "^VIOLATION"; then
-	echo "caught: $(echo "$out" | grep -m1 '^VIOLATION')"
+if [ "$rc" -eq 1 ] && echo "$out" | grep -q "^VIOLATION$want"; then
+	echo "caught: $(echo "$out" | grep -m1 "^VIOLATION$want")"
 	exit 0
 fi
 echo "NOT CAUGHT (exit status $rc)"

@@ -47,6 +47,8 @@ static const struct {
 	{"misuse", scenario_misuse, "bad frees under load, each reported"},
 	{"elastic", scenario_elastic,
 	 "pools growing and releasing memory under live traffic"},
+	{"sizes", scenario_sizes,
+	 "a size-class heap: mixed sizes, frees on other threads, a ceiling"},
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))

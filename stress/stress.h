@@ -29,6 +29,7 @@ enum invariant {
 	INV_ISOLATION,	  /* writes into free buffers harm nothing */
 	INV_MISUSE,	  /* every misuse reported, once */
 	INV_RELEASED,	  /* no page released under a held buffer */
+	INV_SIZED,	  /* a heap's buffer is its size's class, aligned */
 	INV_COUNT,
 };
 
@@ -171,5 +172,6 @@ void scenario_migrate(struct run *run);
 void scenario_elastic(struct run *run);
 void scenario_lifecycle(struct run *run);
 void scenario_misuse(struct run *run);
+void scenario_sizes(struct run *run);
 
 #endif /* CBM_STRESS_H */

@@ -43,11 +43,13 @@ cbm_frontier_set_map(struct cbm_frontier *f, cbm_extent_fn map, void *arg,
 
 void
 cbm_frontier_set_budget(struct cbm_frontier *f, struct cbm_budget *budget,
-			uint64_t unit)
+			uint64_t unit, uint64_t step)
 {
-	CBM_ASSERT(unit > 0 && f->map == NULL);
+	CBM_ASSERT(unit > 0 && step > 0 && f->map == NULL);
+	CBM_ASSERT(cbm_load_relaxed_u64(f->exists) == 0);
 	f->budget = budget;
 	f->unit = unit;
+	f->step = step;
 }
 
 void
@@ -94,6 +96,32 @@ grow_hooked(struct cbm_frontier *f, uint32_t n)
 	pthread_mutex_unlock(&f->grow_lock);
 }
 
+/*
+ * F6: pay for a growth from exists (a multiple of step) to *want, rounded
+ * up to a multiple of step or max; as many whole steps as the budget
+ * holds if not all (*want lowered to match). Returns the bytes charged, 0
+ * when not one step fits.
+ */
+static uint64_t
+grow_charge(struct cbm_frontier *f, uint64_t exists, uint64_t *want)
+{
+	uint64_t to = *want + (f->step - *want % f->step) % f->step;
+	uint64_t step_bytes = f->step * f->unit, charged;
+
+	if (to > f->max)
+		to = f->max;
+	/* All of it (which may end at max, short of a whole step). */
+	if (cbm_budget_take(f->budget, (to - exists) * f->unit)) {
+		*want = to;
+		return (to - exists) * f->unit;
+	}
+	/* Else whole steps only, so that the frontier stays on them. */
+	charged = cbm_budget_take_up_to(
+		f->budget, (to - exists) / f->step * step_bytes, step_bytes);
+	*want = exists + charged / f->unit;
+	return charged;
+}
+
 uint32_t
 cbm_frontier_take(struct cbm_frontier *f, uint32_t n, uint32_t *first)
 {
@@ -131,12 +159,9 @@ cbm_frontier_take(struct cbm_frontier *f, uint32_t n, uint32_t *first)
 		}
 		want = f->max - exists < n ? f->max : exists + n;
 		if (f->budget != NULL) {
-			/* F6: pay for what the growth adds first. */
-			charged = cbm_budget_take_up_to(
-				f->budget, (want - exists) * f->unit, f->unit);
+			charged = grow_charge(f, exists, &want);
 			if (charged == 0)
 				return 0;
-			want = exists + charged / f->unit;
 		}
 		if (cbm_cas_weak_relaxed_u64(f->exists, &exists, want))
 			cbm_fetch_add_relaxed_u64(&f->grows, 1);
@@ -169,6 +194,13 @@ cbm_frontier_closed(const struct cbm_frontier *f)
 
 	if (taken < exists)
 		return false;
-	return exists >= f->max ||
-	       (f->budget != NULL && !cbm_budget_affords(f->budget, f->unit));
+	if (exists >= f->max)
+		return true;
+	/* The least a growth charges: a whole step, or what is left to max
+	 * (F6). */
+	return f->budget != NULL &&
+	       !cbm_budget_affords(
+		       f->budget,
+		       (f->max - exists < f->step ? f->max - exists : f->step) *
+			       f->unit);
 }

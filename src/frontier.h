@@ -28,10 +28,14 @@
  *      when every existing buffer was taken: claims stay one CAS.
  *  F6. With a budget (cbm_frontier_set_budget: a size-class heap's
  *      ceiling, budget.h), a growth first charges unit bytes per buffer it
- *      adds (as many as the budget holds, at least one, or it adds none
- *      and the take returns 0), and gives the charge back if its CAS on
- *      exists loses: exists x unit is then always charged, never more
- *      (B2). Such a frontier may give nothing while below max and grow
+ *      adds, and gives the charge back if its CAS on exists loses: exists
+ *      x unit is then always charged, never more (B2). It grows in whole
+ *      steps (a release group: arena.h), all it needs rounded up, or as
+ *      many whole steps as the budget holds, at least one, or it adds none
+ *      and the take returns 0; only the last step, cut by max, may be
+ *      short. So exists stays a multiple of step (or max), and a caller
+ *      that claims whole steps (global.c) leaves no group partly claimed:
+ *      every group's memory can go back whole. Such a frontier may give nothing while below max and grow
  *      again later, when other pools gave memory back; "closed" (below)
  *      is the look the NULL decision takes at it.
  *
@@ -87,10 +91,10 @@ void cbm_frontier_init(struct cbm_frontier *f, cbm_atomic_u64 *exists,
 void cbm_frontier_set_map(struct cbm_frontier *f, cbm_extent_fn map, void *arg,
 			  uint64_t step);
 
-/* From now on (before any take) growth charges budget unit bytes per
- * buffer (F6). Not with a map hook. */
+/* Before any buffer exists: growth charges budget unit bytes per buffer
+ * and grows in whole steps (F6). Not with a map hook. */
 void cbm_frontier_set_budget(struct cbm_frontier *f, struct cbm_budget *budget,
-			     uint64_t unit);
+			     uint64_t unit, uint64_t step);
 
 /* Fork: hold the growth lock across fork() (after the caches: a grower may
  * hold one while it waits for the lock, never the other way round), so

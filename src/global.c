@@ -56,7 +56,8 @@ cbm_global_set_budget(struct cbm_global *g, struct cbm_budget *budget)
 {
 	CBM_ASSERT(g->map == NULL);
 	g->budget = budget;
-	cbm_frontier_set_budget(&g->frontier, budget, g->blocks->stride);
+	cbm_frontier_set_budget(&g->frontier, budget, g->blocks->stride,
+				g->blocks->group);
 }
 
 /* What a released group is charged up front (cbm_global_set_budget): the
@@ -267,8 +268,25 @@ take_released_run(struct cbm_global *g, void **slots, uint32_t max)
 static uint32_t
 take_fresh(struct cbm_global *g, void **slots, uint32_t max)
 {
-	uint32_t first, n = cbm_frontier_take(&g->frontier, max, &first);
+	uint32_t first, n, want = max;
 
+	/* Under a budget, whole release groups (frontier.h, F6): what does
+	 * not fit slots goes onto the freelist, so no group is left partly
+	 * in the frontier, where no release could reach it. The caller is
+	 * within a move (the surplus is in its hands until spilled). */
+	if (g->budget != NULL && g->blocks->group > 1)
+		want = (uint32_t)(((uint64_t)max + g->blocks->group - 1) /
+				  g->blocks->group * g->blocks->group);
+	n = cbm_frontier_take(&g->frontier, want, &first);
+	if (n > max) {
+		for (uint32_t i = max; i < n; i++) {
+			void *buf = cbm_blocks_ptr(g->blocks, first + i);
+
+			cbm_san_fresh(g->blocks, &buf, 1);
+		}
+		spill_range(g, first + max, n - max);
+		n = max;
+	}
 	range_to_slots(g, slots, first, n);
 	cbm_san_fresh(g->blocks, slots, n);
 	return n;
@@ -327,6 +345,7 @@ cbm_global_put_run(struct cbm_global *g, void *const *slots, uint32_t n)
 static void *
 alloc_unused(struct cbm_global *g)
 {
+	uint32_t got;
 	void *buf;
 
 	if (cbm_istack_count(&g->released) > 0) {
@@ -341,7 +360,13 @@ alloc_unused(struct cbm_global *g)
 		}
 		cbm_transit_end(&g->transit, false);
 	}
-	return take_fresh(g, &buf, 1) == 1 ? buf : NULL;
+	if (g->budget == NULL)
+		return take_fresh(g, &buf, 1) == 1 ? buf : NULL;
+	/* A claim of whole groups spills what it does not keep: a move. */
+	cbm_transit_begin(&g->transit);
+	got = take_fresh(g, &buf, 1);
+	cbm_transit_end(&g->transit, got == 1);
+	return got == 1 ? buf : NULL;
 }
 
 void *

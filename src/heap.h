@@ -25,10 +25,11 @@
  * its ceiling hook (heap.c, at_ceiling), which trims and releases every
  * other class, and looks once more; so cbm_heap_alloc gives NULL at the
  * ceiling only when the memory the others could give back did not make
- * room. What no release can give back stays charged: pages a free buffer
- * shares with a held one (buffers below a page), and a class's last
- * release group while some of its buffers were never made (at most one
- * group, a few pages, a class). A charge in flight in another class (a
+ * room. A class grows in whole release groups (frontier.h, F6; at most 7
+ * pages at spacing 4), so every group can go back whole and a class fills
+ * the ceiling rounded down to its groups. What no release can give back
+ * stays charged: pages a free buffer shares with a held one (buffers below
+ * a page). A charge in flight in another class (a
  * growth between its charge and its publication; a taker of a released
  * group racing another for the last one, whose charge goes back) reads as
  * spent for that moment, which the NULL decision cannot tell from memory

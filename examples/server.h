@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the two example servers share: the process's life. server_main
- * parses the command line, makes the pool, opens one listening socket per
+ * What the example servers share: the process's life. server_main
+ * parses the command line, makes the heap (or pool), opens one listening socket per
  * worker, starts the workers, waits for SIGINT, SIGTERM or --seconds,
  * stops the workers, and reports: what was served, the pool's statistics,
  * and whether every buffer came back (the exit status says so too).
@@ -74,6 +74,7 @@ struct server {
 	const struct server_ops *ops;
 	struct opts opts;
 	struct bufs bufs;
+	size_t max_request; /* head and body; larger requests are 413 */
 	uint16_t port;
 	unsigned nworkers; /* made */
 	unsigned started;  /* of which running */

@@ -35,7 +35,18 @@ with tempfile.TemporaryDirectory() as tmp:
     text = open(body).read()
 
 failures = []
-families = {f.name: f for f in text_string_to_metric_families(text)}
+parsed = list(text_string_to_metric_families(text))
+families = {f.name: f for f in parsed}
+# Prometheus refuses a scrape with a family's TYPE line twice, or its
+# samples apart; the parser takes the first quietly and the second as a
+# new family.
+types = [l.split()[2] for l in text.splitlines() if l.startswith("# TYPE ")]
+for name in sorted(set(types)):
+    if types.count(name) > 1:
+        failures.append(f"TYPE {name} {types.count(name)} times")
+for name in sorted(families):
+    if sum(f.name == name for f in parsed) > 1:
+        failures.append(f"family {name} in pieces")
 want = {"cbm_in_use": "gauge", "cbm_free": "gauge", "cbm_cached": "gauge",
         "cbm_retired": "gauge", "cbm_capacity": "gauge",
         "cbm_allocs": "counter", "cbm_frees": "counter",

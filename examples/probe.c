@@ -30,6 +30,9 @@
  *             up to its --max-request (--max-request N, the same number):
  *             200, whole heads and bodies of every size, in pieces and
  *             pipelined, exactly N bytes; N + 1 bytes, head or body: 413
+ *   grow-dry  a request of N - 4096 bytes when the server's heap cannot
+ *             give so large a buffer (its ceiling is about N): 503, not
+ *             413 and no hang, and the server serves on
  *   metrics   GET and HEAD /metrics: the pool's statistics in the
  *             Prometheus text format, on a keep-alive connection; the
  *             body goes to --metrics-out FILE for a real parser
@@ -639,6 +642,21 @@ check_grow(size_t limit)
 	free(req);
 }
 
+/* A large request that finds no buffer to move to is 503, and costs the
+ * server nothing after. */
+static void
+check_grow_dry(size_t limit)
+{
+	/* A short head: the body tells its length at once. */
+	char *req = sized_request(limit - 4096, limit - 4096 - 200);
+
+	if (one_shot("grow-dry", req, 503, true) &&
+	    one_shot("grow-dry", GET, 200, false))
+		passed("grow-dry: no buffer for a large request: 503, then "
+		       "served on");
+	free(req);
+}
+
 struct refresh_arg {
 	unsigned long long first, last;
 	bool changed;
@@ -912,6 +930,22 @@ read_server(FILE *in, const char *want, char *line, size_t size, char *log,
 	return false;
 }
 
+/* Whether name is one of the comma-separated checks ("grow" is not
+ * "grow-dry"). */
+static bool
+has_check(const char *checks, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = checks; p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -950,8 +984,9 @@ main(int argc, char **argv)
 			break;
 	}
 	if (i + 1 >= argc || strcmp(argv[i], "--") != 0 || big < 64 ||
-	    (strstr(checks, "files") && root == NULL) ||
-	    (strstr(checks, "grow") && max_request < 8192)) {
+	    (has_check(checks, "files") && root == NULL) ||
+	    ((has_check(checks, "grow") || has_check(checks, "grow-dry")) &&
+	     max_request < 8192)) {
 		fprintf(stderr,
 			"usage: %s [--checks LIST] [--connections N] "
 			"[--expect-503] [--expect-dry] [--big N] "
@@ -1011,23 +1046,25 @@ main(int argc, char **argv)
 	}
 	port = (unsigned)atoi(strstr(line, "127.0.0.1:") + 10);
 
-	if (strstr(checks, "basic")) {
+	if (has_check(checks, "basic")) {
 		check_basic();
 		check_slow_reader(slow);
 	}
-	if (strstr(checks, "faults"))
+	if (has_check(checks, "faults"))
 		check_faults(big);
-	if (strstr(checks, "grow"))
+	if (has_check(checks, "grow"))
 		check_grow(max_request);
-	if (strstr(checks, "refresh"))
+	if (has_check(checks, "grow-dry"))
+		check_grow_dry(max_request);
+	if (has_check(checks, "refresh"))
 		check_refresh();
-	if (strstr(checks, "overload"))
+	if (has_check(checks, "overload"))
 		check_overload(conns, expect_503);
-	if (strstr(checks, "files"))
+	if (has_check(checks, "files"))
 		check_files(root);
-	if (strstr(checks, "metrics"))
+	if (has_check(checks, "metrics"))
 		check_metrics(metrics_out);
-	if (strstr(checks, "slowloris"))
+	if (has_check(checks, "slowloris"))
 		check_slowloris(conns);
 
 	kill(pid, SIGTERM);

@@ -508,7 +508,11 @@ pump(struct ur_worker *w, struct uconn *c)
 static void
 on_data(struct ur_worker *w, struct uconn *c, char *buf, size_t n)
 {
-	if (c->draining) {
+	/* Answered, to be closed, the answer maybe still on its way: what
+	 * comes now is discarded, as while draining; queued, it would hold
+	 * buffers, and the ring running dry would then shed the connection
+	 * with a reset that can beat the answer to the client. */
+	if (c->draining || c->close_after) {
 		bufs_put(&w->base.srv->bufs, buf);
 		c->drained += n;
 		if (c->drained > DRAIN_BYTES)

@@ -31,13 +31,13 @@
  *
  * Faults. A malformed request is answered 400, one larger than
  * --max-request 413 (as soon as that is known; with --pool, one larger
- * than a buffer), a request that finds no larger buffer 503, chunked bodies 501, other HTTP versions
- * 505; each then closes: the server sends FIN and discards what the
- * client still sends until it closes (so that the answer is not lost to a
- * reset), for at most DRAIN_BYTES bytes or DRAIN_SECONDS seconds. When a
- * client vanishes mid-request or mid-response, its buffers go back to the
- * pool and nothing else happens. Every buffer is back at exit, and the
- * server checks it (server.c).
+ * than a buffer), one that finds no larger buffer 503, chunked bodies
+ * 501, other HTTP versions 505; each then closes: the server sends FIN
+ * and discards what the client still sends until it closes (so that the
+ * answer is not lost to a reset), for at most DRAIN_BYTES bytes or
+ * DRAIN_SECONDS seconds. When a client vanishes mid-request or
+ * mid-response, its buffers go back to the heap and nothing else happens.
+ * Every buffer is back at exit, and the server checks it (server.c).
  */
 #include <errno.h>
 #include <netinet/in.h>

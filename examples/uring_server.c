@@ -36,12 +36,12 @@
  * first buffer from the heap and sent with one send; at most one send per
  * connection is in flight, so responses leave in order.
  *
- * Running dry. When the heap is at its ceiling the ring is not refilled; a receive
- * that finds the ring empty ends with ENOBUFS, and its connection waits,
- * its data still in the kernel, until the ring has buffers again. A
- * connection that already holds part of a request when that happens is
- * answered 503 and closed, so that buffers held by half-received requests
- * cannot starve everyone. A complete request that finds no buffer for its
+ * Running dry. When the heap is at its ceiling the ring is not refilled;
+ * a receive that finds the ring empty ends with ENOBUFS, and its
+ * connection waits, its data still in the kernel, until the ring has
+ * buffers again. A connection that already holds part of a request when
+ * that happens is answered 503 and closed, so that buffers held by
+ * half-received requests cannot starve everyone. A complete request that finds no buffer for its
  * response is answered 503 too. Faults (malformed, oversized, vanishing
  * clients) are handled as in epoll_server.c.
  *

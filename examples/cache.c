@@ -10,7 +10,11 @@
 static struct cache_entry *
 build(struct cache *c)
 {
-	struct cache_entry *e = bufs_get(c->bufs);
+	/* The entry's own size: a heap gives a small class, a pool (whose
+	 * buffers opts.c checked it fits) a whole buffer. */
+	struct cache_entry *e = bufs_get_size(
+		c->bufs, CACHE_ENTRY_HEAD + RESPONSE_HEAD_MAX + c->body_size,
+		NULL);
 	uint64_t gen;
 
 	if (e == NULL)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The epoll server's response cache: one shared, ready-to-send 200
- * response, in a pool buffer, that workers rebuild under load.
+ * response, in a heap buffer of its own size, that workers rebuild under load.
  *
  * Synchronization:
  *
@@ -14,7 +14,7 @@
  * Publication: a refresh fills a fresh buffer, then swaps it in with one
  * atomic exchange (release: the bytes are visible to whoever loads the new
  * pointer, which cache_current does with acquire), and hands the old entry
- * to bufs_retire. The old entry returns to the pool only after a grace
+ * to bufs_retire. The old entry returns to the heap only after a grace
  * period, so a reader that loaded it inside its read-side section can
  * finish with it. Two refreshes may race: each retires what its own
  * exchange returned, so every entry is retired exactly once.
@@ -44,7 +44,7 @@ struct cache {
 	_Atomic(struct cache_entry *) current;
 	_Atomic uint64_t generation; /* last generation built */
 	_Atomic uint64_t refreshes;  /* entries swapped in by refresh */
-	_Atomic uint64_t dry;	     /* refreshes skipped: pool empty */
+	_Atomic uint64_t dry;	     /* refreshes skipped: no buffer */
 	struct bufs *bufs;
 	const char *server; /* the Server header */
 	size_t body_size;
@@ -72,7 +72,7 @@ cache_current(struct cache *c)
 }
 
 /* Build a new entry and retire the old one. Returns 0, or -ENOMEM (the
- * pool is empty; the current entry stays). Never blocks. */
+ * heap has no buffer to give; the current entry stays). Never blocks. */
 int cache_refresh(struct cache *c);
 
 /* Give the last entry back. Only when no reader is left. */

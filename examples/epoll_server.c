@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * epoll_server: an HTTP/1.1 server on epoll whose every I/O buffer comes
- * from one cbm pool shared by all workers (or malloc, with --malloc).
- * Run it with --help.
+ * from one cbm heap shared by all workers (or one pool, with --pool, or
+ * malloc, with --malloc). Run it with --help.
  *
  * Workers: one thread per CPU, each with its own epoll set and its own
  * SO_REUSEPORT listening socket, so the kernel spreads connections and no
@@ -10,27 +10,34 @@
  * sockets.
  *
  * Buffers. A connection holds one receive buffer (rx) from accept to close:
- * the bytes received and not yet answered. So the pool's capacity bounds
- * the connections the server holds, and a connection that finds the pool
- * empty is answered 503 and closed: the pool is the admission control, and
- * a burst of connections cannot make the server take more memory
+ * the bytes received and not yet answered. So the heap's ceiling bounds
+ * the connections the server holds, and a connection that finds it
+ * reached is answered 503 and closed: the heap is the admission control,
+ * and a burst of connections cannot make the server take more memory
  * (--idle-timeout bounds how long a quiet one keeps its buffer, and
  * --header-timeout how long one may take to send a request's head, so
  * that clients that trickle requests byte by byte, slowloris, cannot hold
- * every buffer). A
- * second buffer (tx) is taken only while a socket is full, for the unsent
- * rest of a response (see send_cached). The response itself is shared by
- * every worker: a pool buffer in the response cache (cache.h), rebuilt
- * every --refresh requests of a worker while others may be sending it.
+ * every buffer). The first rx is of --buf-size; a request that does not
+ * fit moves (grow_rx) to a buffer of the class that holds it, when its
+ * head says how long it is, or of twice the size while the head is still
+ * coming, never past --max-request; once the connection's unanswered bytes
+ * fit a first buffer again, they move back to one (shrink_rx), so a
+ * keep-alive connection holds a large buffer only while a large request
+ * needs it. A second buffer (tx), of what is left to send, is taken only
+ * while a socket is full, for the unsent rest of a response (see
+ * send_cached). The response itself is shared by every worker: a heap
+ * buffer in the response cache (cache.h), rebuilt every --refresh
+ * requests of a worker while others may be sending it.
  *
- * Faults. A malformed request is answered 400, one larger than a buffer
- * 413 (as soon as that is known), chunked bodies 501, other HTTP versions
- * 505; each then closes: the server sends FIN and discards what the
- * client still sends until it closes (so that the answer is not lost to a
- * reset), for at most DRAIN_BYTES bytes or DRAIN_SECONDS seconds. When a
- * client vanishes mid-request or mid-response, its buffers go back to the
- * pool and nothing else happens. Every buffer is back at exit, and the
- * server checks it (server.c).
+ * Faults. A malformed request is answered 400, one larger than
+ * --max-request 413 (as soon as that is known; with --pool, one larger
+ * than a buffer), one that finds no larger buffer 503, chunked bodies
+ * 501, other HTTP versions 505; each then closes: the server sends FIN
+ * and discards what the client still sends until it closes (so that the
+ * answer is not lost to a reset), for at most DRAIN_BYTES bytes or
+ * DRAIN_SECONDS seconds. When a client vanishes mid-request or
+ * mid-response, its buffers go back to the heap and nothing else happens.
+ * Every buffer is back at exit, and the server checks it (server.c).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -61,11 +68,12 @@ struct conn {
 	struct conn *prev, *next; /* the worker's connections */
 	int fd;
 	enum conn_state state;
-	char *rx;	  /* pool buffer: received, not yet answered */
+	char *rx;	  /* heap buffer: received, not yet answered */
 	size_t rx_len;	  /* bytes in rx */
+	size_t rx_cap;	  /* bytes rx holds */
 	const char *out;  /* unsent rest of a response: in tx, or canned */
 	size_t out_len;	  /* bytes at out */
-	char *tx;	  /* pool buffer holding out, or NULL */
+	char *tx;	  /* heap buffer holding out, or NULL */
 	bool close_after; /* drain once out is sent */
 	bool served_one;  /* a request was answered */
 	uint64_t last;	  /* last activity, server_now() */
@@ -124,7 +132,7 @@ start_drain(struct ep_worker *w, struct conn *c)
 {
 	bufs_put(&w->base.srv->bufs, c->rx);
 	c->rx = NULL;
-	c->rx_len = 0;
+	c->rx_len = c->rx_cap = 0;
 	shutdown(c->fd, SHUT_WR);
 	if (want(w, c, DRAINING)) {
 		conn_close(w, c);
@@ -204,7 +212,7 @@ send_cached(struct ep_worker *w, struct conn *c, bool head_only)
 	if (n < 0)
 		n = 0;
 	if ((size_t)n < len) {
-		c->tx = bufs_get(b);
+		c->tx = bufs_get_size(b, len - (size_t)n, NULL);
 		if (c->tx == NULL)
 			goto drop;
 		memcpy(c->tx, e->data + n, len - (size_t)n);
@@ -227,17 +235,12 @@ static bool
 send_metrics(struct ep_worker *w, struct conn *c, bool head_only)
 {
 	struct bufs *b = &w->base.srv->bufs;
-	char *tx = bufs_get(b);
 	size_t len;
+	char *tx = metrics_build(b, head_only, &len);
 	ssize_t n;
 
 	if (tx == NULL)
-		return answer_error(w, c, 503);
-	len = metrics_response(b, head_only, tx, b->size);
-	if (len == 0) {
-		bufs_put(b, tx);
-		return answer_error(w, c, 500);
-	}
+		return answer_error(w, c, errno == ENOMEM ? 503 : 500);
 	n = send(c->fd, tx, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0 && !would_block()) {
 		bufs_put(b, tx);
@@ -269,19 +272,64 @@ maybe_refresh(struct ep_worker *w)
 	}
 }
 
+/*
+ * The request at the start of rx is not whole and fills rx: move it to a
+ * buffer of the class that holds all of it when its head said how long it
+ * is (need), else of twice the size, up to the limit. http_parse has
+ * answered 413 past the limit, so rx is below it here. Returns false when
+ * no buffer could be had: c is answered 503 (or closed).
+ */
+static bool
+grow_rx(struct ep_worker *w, struct conn *c, size_t need)
+{
+	size_t limit = w->base.srv->max_request;
+	size_t want = need > c->rx_cap ? need : 2 * c->rx_cap;
+	char *rx = bufs_move(&w->base.srv->bufs, c->rx, c->rx_len,
+			     want < limit ? want : limit, &c->rx_cap);
+
+	if (rx == NULL) {
+		answer_error(w, c, 503);
+		return false;
+	}
+	c->rx = rx;
+	return true;
+}
+
+/* What is left in a large rx fits a first buffer: move it there, so that
+ * the large one is free for the next large request. No buffer: keep it. */
+static void
+shrink_rx(struct ep_worker *w, struct conn *c)
+{
+	struct bufs *b = &w->base.srv->bufs;
+	size_t cap;
+	char *rx;
+
+	if (c->rx_cap <= b->size || c->rx_len > b->size)
+		return;
+	rx = bufs_move(b, c->rx, c->rx_len, b->size, &cap);
+	if (rx) {
+		c->rx = rx;
+		c->rx_cap = cap;
+	}
+}
+
 /* Answer every complete request in rx, in order, while the socket takes
- * the answers. */
+ * the answers. A request that fills rx moves to a larger one. */
 static void
 process(struct ep_worker *w, struct conn *c)
 {
-	size_t size = w->base.srv->bufs.size;
+	size_t limit = w->base.srv->max_request;
 
 	while (c->state == READING) {
 		struct http_request req;
-		enum http_result r = http_parse(c->rx, c->rx_len, size, &req);
+		enum http_result r = http_parse(c->rx, c->rx_len, limit, &req);
 
-		if (r == HTTP_PARTIAL)
+		if (r == HTTP_PARTIAL) {
+			/* The next recv needs room. */
+			if (c->rx_len == c->rx_cap)
+				grow_rx(w, c, req.length);
 			return;
+		}
 		if (r == HTTP_ERROR) {
 			answer_error(w, c, req.status);
 			return;
@@ -293,6 +341,7 @@ process(struct ep_worker *w, struct conn *c)
 		c->served_one = true;
 		c->rx_len -= req.length;
 		memmove(c->rx, c->rx + req.length, c->rx_len);
+		shrink_rx(w, c);
 		/* The next request's head is due from its first byte. */
 		c->since = w->now;
 		if (!req.keep_alive)
@@ -313,7 +362,7 @@ process(struct ep_worker *w, struct conn *c)
 static void
 on_readable(struct ep_worker *w, struct conn *c)
 {
-	size_t room = w->base.srv->bufs.size - c->rx_len;
+	size_t room = c->rx_cap - c->rx_len;
 	ssize_t n = recv(c->fd, c->rx + c->rx_len, room, 0);
 
 	if (n > 0) {
@@ -435,6 +484,7 @@ accept_some(struct ep_worker *w)
 			continue;
 		}
 		c->rx = bufs_get(b);
+		c->rx_cap = b->size;
 		if (c->rx == NULL)
 			answer_error(w, c, 503);
 	}

@@ -225,8 +225,10 @@ http_parse(const char *buf, size_t len, size_t limit, struct http_request *req)
 		return fail(req, 400);
 	if (st.length > limit - pos)
 		return fail(req, 413);
-	if (len - pos < st.length)
+	if (len - pos < st.length) {
+		req->length = pos + st.length; /* what a buffer must hold */
 		return HTTP_PARTIAL;
+	}
 	if (st.ranges > 1)
 		req->range_len = 0;
 	req->length = pos + st.length;

@@ -22,7 +22,9 @@ enum http_result {
 };
 
 struct http_request {
-	size_t length;	 /* HTTP_COMPLETE: bytes of head and body */
+	size_t length;	 /* HTTP_COMPLETE: bytes of head and body;
+			    HTTP_PARTIAL: the same once the head is whole
+			    (its body still coming), else 0 */
 	int status;	 /* HTTP_ERROR: 400, 413, 501 or 505 */
 	bool keep_alive; /* HTTP/1.1 without "Connection: close", or
 			    HTTP/1.0 with "Connection: keep-alive" */
@@ -38,8 +40,8 @@ struct http_request {
 
 /*
  * Parse the request at the start of buf[0..len). limit is the most bytes a
- * request (head and body) may take, the size of the buffer it must fit:
- * larger ones are HTTP_ERROR 413, as soon as that is known. Errors in a line
+ * request (head and body) may take: larger ones are HTTP_ERROR 413, as
+ * soon as that is known. Errors in a line
  * are reported as soon as the line is complete. HTTP/1.0 requests are
  * answered and closed unless they ask for keep-alive ("Connection:
  * keep-alive", as ab -k does); chunked bodies are 501.

@@ -14,6 +14,8 @@
 #include "cache.h"
 #include "http.h"
 
+#define DEFAULT_MAX_REQUEST (64 * 1024)
+
 enum {
 	OPT_ADDR = 256,
 	OPT_PORT,
@@ -22,6 +24,8 @@ enum {
 	OPT_BUFFERS,
 	OPT_MAX_BUFFERS,
 	OPT_BUF_SIZE,
+	OPT_MAX_REQUEST,
+	OPT_POOL,
 	OPT_BODY_SIZE,
 	OPT_IDLE,
 	OPT_MALLOC,
@@ -42,6 +46,8 @@ static const struct option long_options[] = {
 	{"buffers", required_argument, NULL, OPT_BUFFERS},
 	{"max-buffers", required_argument, NULL, OPT_MAX_BUFFERS},
 	{"buf-size", required_argument, NULL, OPT_BUF_SIZE},
+	{"max-request", required_argument, NULL, OPT_MAX_REQUEST},
+	{"pool", no_argument, NULL, OPT_POOL},
 	{"body-size", required_argument, NULL, OPT_BODY_SIZE},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
 	{"malloc", no_argument, NULL, OPT_MALLOC},
@@ -58,22 +64,25 @@ static const struct option long_options[] = {
 static const char *const about[] = {
 	"An HTTP/1.1 server that answers every request with a fixed body:",
 	"one worker thread per CPU, each with its own listening socket",
-	"(SO_REUSEPORT), and every I/O buffer from one cbm pool.",
+	"(SO_REUSEPORT), and every I/O buffer from one cbm heap (the file",
+	"server: one cbm pool).",
 	NULL,
 };
 
 static const char *const about_epoll[] = {
 	"epoll: a connection holds one receive buffer from accept to close,",
-	"so the pool bounds the connections: when it is empty, a new one is",
-	"answered 503. The response is a pool buffer that workers rebuild",
-	"under load and hand back with cbm_retire.",
+	"so the heap's ceiling bounds the connections: when it is reached, a",
+	"new one is answered 503. A request that outgrows its buffer moves to",
+	"a larger one, up to --max-request. The response is a heap buffer",
+	"that workers rebuild under load and hand back with cbm_retire.",
 	NULL,
 };
 
 static const char *const about_uring[] = {
 	"io_uring: multishot receives into a provided-buffer ring that the",
-	"pool keeps full; the kernel picks a pool buffer for each receive,",
-	"and idle connections hold none.",
+	"heap keeps full; the kernel picks a buffer for each receive, and",
+	"idle connections hold none. A request that outgrows its first buffer",
+	"moves to a larger one, up to --max-request.",
 	NULL,
 };
 
@@ -105,13 +114,28 @@ static const char *const common_options[] = {
 	"  --port N          TCP port; 0 picks a free one (8080)",
 	"  --threads N       worker threads (one per online CPU)",
 	"  --seconds N       stop after N seconds (0: at SIGINT/SIGTERM)",
-	"  --buffers N       buffers in the pool (4096)",
-	"  --max-buffers N   an elastic pool: starts with --buffers and grows",
-	"                    to N as load needs, memory back when idle",
-	"  --buf-size N      bytes per buffer, the largest request (4096)",
+	"  --buffers N       the heap's ceiling, in buffers of --buf-size",
+	"                    (raised to its largest class); with a pool, the",
+	"                    buffers in it (4096)",
+	"  --max-buffers N   the heap's ceiling instead; a pool: elastic,",
+	"                    starts with --buffers and grows to N as load",
+	"                    needs, memory back when idle",
+	"  --buf-size N      bytes of a connection's first buffer; with a",
+	"                    pool, of every buffer: the largest request (4096)",
 	"  --body-size N     bytes of the response body (128)",
 	"  --idle-timeout N  close connections quiet for N seconds (60)",
-	"  --malloc          malloc/free instead of the pool, to compare",
+	"  --malloc          malloc/free instead of the heap or pool, to",
+	"                    compare",
+	NULL,
+};
+
+/* The epoll and io_uring servers' request buffers. */
+static const char *const request_options[] = {
+	"  --max-request N   the largest request, head and body: larger ones",
+	"                    are 413 (65536, or --buf-size if larger)",
+	"  --pool            one pool of --buffers buffers of --buf-size, as",
+	"                    before the heap: requests larger than a buffer",
+	"                    are 413, to compare",
 	NULL,
 };
 
@@ -162,6 +186,8 @@ usage(FILE *out, const char *prog, enum server_kind kind)
 					      : about_file);
 	fprintf(out, "\n");
 	put_lines(out, common_options);
+	if (kind != SERVER_FILE)
+		put_lines(out, request_options);
 	put_lines(out, kind == SERVER_EPOLL   ? epoll_options
 		       : kind == SERVER_URING ? uring_options
 					      : file_options);
@@ -231,6 +257,24 @@ check(struct opts *o, enum server_kind kind)
 			"--body-size %zu does not fit a buffer of --buf-size "
 			"%zu: at most %zu\n",
 			o->body_size, o->buf_size, most_body);
+		return -1;
+	}
+	if (kind != SERVER_FILE && o->use_pool && o->use_malloc) {
+		fprintf(stderr, "--pool or --malloc, not both\n");
+		return -1;
+	}
+	if (o->use_pool && o->max_request) {
+		fprintf(stderr, "--max-request: a pool's buffers are one size, "
+				"--buf-size bounds its requests\n");
+		return -1;
+	}
+	if (o->max_request == 0)
+		o->max_request = o->buf_size > DEFAULT_MAX_REQUEST
+					 ? o->buf_size
+					 : DEFAULT_MAX_REQUEST;
+	if (o->max_request < o->buf_size) {
+		fprintf(stderr, "--max-request %zu is below --buf-size %zu\n",
+			o->max_request, o->buf_size);
 		return -1;
 	}
 	if (kind == SERVER_FILE) {
@@ -336,6 +380,17 @@ opts_parse(struct opts *o, int argc, char **argv, enum server_kind kind)
 		case OPT_BUF_SIZE:
 			rc = number("buf-size", optarg, 512, 1 << 20, &v);
 			o->buf_size = v;
+			break;
+		case OPT_MAX_REQUEST:
+			if (kind == SERVER_FILE)
+				goto other_server;
+			rc = number("max-request", optarg, 512, 1 << 30, &v);
+			o->max_request = v;
+			break;
+		case OPT_POOL:
+			if (kind == SERVER_FILE)
+				goto other_server;
+			o->use_pool = true;
 			break;
 		case OPT_BODY_SIZE:
 			rc = number("body-size", optarg, 0, 1 << 20, &v);

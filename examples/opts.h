@@ -21,13 +21,18 @@ struct opts {
 	unsigned port;	       /* 0: any free port (printed) */
 	unsigned threads;      /* workers, one listening socket each */
 	unsigned seconds;      /* stop after this long; 0: at SIGINT/SIGTERM */
-	size_t buffers;	       /* pool capacity */
+	size_t buffers;	       /* pool capacity; a heap's ceiling, in
+				  buffers of buf_size */
 	size_t max_buffers;    /* elastic pool's ceiling; 0: fixed */
-	size_t buf_size;       /* bytes per buffer: the largest request */
+	size_t buf_size;       /* bytes of a first buffer (a pool's: the
+				  largest request) */
+	size_t max_request;    /* heap, malloc: the largest request (413
+				  above); 0: not set */
 	size_t body_size;      /* bytes of the fixed response body */
 	unsigned idle_timeout; /* seconds a quiet connection is kept */
 	unsigned header_timeout; /* epoll: seconds a request head may take */
-	bool use_malloc;	 /* malloc/free instead of the pool */
+	bool use_malloc;	 /* malloc/free instead of the heap or pool */
+	bool use_pool;		 /* epoll, io_uring: one pool, not a heap */
 	unsigned refresh;	 /* epoll: rebuild the cached response every
 				   this many requests per worker; 0: never */
 	unsigned ring_entries;	 /* io_uring: provided buffers per worker */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* A provided-buffer ring fed by a cbm pool (pbuf.h). */
+/* A provided-buffer ring fed by a cbm heap or pool (pbuf.h). */
 #include "pbuf.h"
 
 #include <errno.h>

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A provided-buffer ring (io_uring, Linux 5.19+) that a cbm pool keeps
- * full: the kernel picks a pool buffer for each receive, the application
- * takes it from the ring when the completion names it, and the ring gets a
- * fresh pool buffer in its place at once. The buffer taken goes back to
- * the pool when the application is done with it, which may be much later
- * (a request that arrives in pieces): the ring never waits for it.
+ * A provided-buffer ring (io_uring, Linux 5.19+) that a cbm heap (or
+ * pool) keeps full: the kernel picks a first buffer (bufs_get) for each
+ * receive, the application takes it from the ring when the completion
+ * names it, and the ring gets a fresh one in its place at once. The buffer
+ * taken goes back to the heap when the application is done with it, which
+ * may be much later (a request that arrives in pieces): the ring never
+ * waits for it.
  *
  * Buffer ids: the ring has `entries` slots, and a slot's id (bid) is what
  * the kernel reports. slot[bid] is the buffer the ring holds under bid;
@@ -34,7 +35,7 @@ struct pbuf_ring {
 	unsigned nempty;
 	unsigned entries; /* a power of two */
 	uint16_t bgid;
-	uint64_t dry; /* refills cut short by an empty pool */
+	uint64_t dry; /* refills cut short by an empty heap or pool */
 };
 
 /*
@@ -52,12 +53,12 @@ int pbuf_ring_init(struct pbuf_ring *r, struct io_uring *ring, struct bufs *b,
 void *pbuf_ring_take(struct pbuf_ring *r, unsigned bid);
 
 /*
- * Give every empty bid a fresh pool buffer, as far as the pool allows, and
+ * Give every empty bid a fresh first buffer, as far as the heap allows, and
  * show them to the kernel. Returns how many buffers the ring holds.
  */
 unsigned pbuf_ring_refill(struct pbuf_ring *r);
 
-/* Unregister, and give every buffer the ring holds back to the pool. */
+/* Unregister, and give every buffer the ring holds back. */
 void pbuf_ring_fini(struct pbuf_ring *r, struct io_uring *ring);
 
 #endif /* EXAMPLES_PBUF_H */

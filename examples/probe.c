@@ -5,7 +5,8 @@
  * back. For the meson tests of examples/ (meson.build); no wrk needed.
  *
  *   http_probe [--checks LIST] [--connections N] [--expect-503]
- *              [--expect-dry] [--big N] [--slow N] [--root DIR]
+ *              [--expect-dry] [--big N] [--slow N] [--max-request N]
+ *              [--root DIR]
  *              [--metrics-out FILE]
  *              -- SERVER [SERVER ARGS...]
  *
@@ -25,6 +26,13 @@
  *             that shrink or grow while served (probe_files.c); needs
  *             --root DIR, where the probe makes the files (a real file
  *             system: O_DIRECT) and which it passes to the server
+ *   grow      requests larger than the server's first buffer (4096 bytes),
+ *             up to its --max-request (--max-request N, the same number):
+ *             200, whole heads and bodies of every size, in pieces and
+ *             pipelined, exactly N bytes; N + 1 bytes, head or body: 413
+ *   grow-dry  a request of N - 4096 bytes when the server's heap cannot
+ *             give so large a buffer (its ceiling is about N): 503, not
+ *             413 and no hang, and the server serves on
  *   metrics   GET and HEAD /metrics: the pool's statistics in the
  *             Prometheus text format, on a keep-alive connection; the
  *             body goes to --metrics-out FILE for a real parser
@@ -32,7 +40,8 @@
  *             line at a time and never finish it, more than the pool has
  *             buffers; another client must still get a 200 within
  *             SLOWLORIS_MS (epoll_server --header-timeout)
- * --big N: bytes of the oversized request head (32768). --expect-503:
+ * --big N: bytes of the oversized request head (32768; more than the
+ * server's --max-request). --expect-503:
  * overload must see at least one 503. --expect-dry: the
  * server's exit statistics must show the pool ran dry (alloc_failures > 0).
  *
@@ -517,6 +526,137 @@ check_faults(size_t big)
 		       "on");
 }
 
+/*
+ * A request of total bytes, head and body: a POST with a body of body
+ * bytes when body > 0, else a GET, its head padded with an X-Pad header to
+ * make up the rest. Returns a malloc'd string.
+ */
+static char *
+sized_request(size_t total, size_t body)
+{
+	char head[128];
+	int n = body ? snprintf(head, sizeof(head),
+				"POST /grow HTTP/1.1\r\nHost: probe\r\n"
+				"Content-Length: %zu\r\nX-Pad: ",
+				body)
+		     : snprintf(head, sizeof(head),
+				"GET /grow HTTP/1.1\r\nHost: probe\r\n"
+				"X-Pad: ");
+	size_t pad = total - body - (size_t)n - 4;
+	char *r = malloc(total + 1);
+
+	if (r == NULL || total < body + (size_t)n + 4)
+		abort();
+	memcpy(r, head, (size_t)n);
+	/* Pad bytes that tell where they are, should a move lose some. */
+	for (size_t i = 0; i < pad; i++)
+		r[(size_t)n + i] = (char)('A' + i % 26);
+	memcpy(r + (size_t)n + pad, "\r\n\r\n", 4);
+	memset(r + total - body, 'b', body);
+	r[total] = '\0';
+	return r;
+}
+
+/* Send req on fd in pieces of piece bytes (0: at once), 20 ms apart. */
+static bool
+send_pieces(int fd, const char *req, size_t piece)
+{
+	size_t len = strlen(req);
+
+	if (piece == 0)
+		return send_all(fd, req, len);
+	for (size_t off = 0; off < len; off += piece) {
+		if (!send_all(fd, req + off,
+			      len - off < piece ? len - off : piece))
+			return false;
+		sleep_ms(20);
+	}
+	return true;
+}
+
+/*
+ * Requests that outgrow the server's first buffer move to larger ones, up
+ * to the limit: each of these is answered 200 on one keep-alive
+ * connection, a GET after each (the bytes of the large one were taken
+ * exactly, and the connection serves on); then one byte past the limit,
+ * in the head or in the body, is 413.
+ */
+static void
+check_grow(size_t limit)
+{
+	static struct rbuf rb;
+	const struct {
+		const char *what;
+		size_t total, body, piece;
+	} ok_cases[] = {
+		{"a head of 6000 bytes", 6000, 0, 0},
+		{"a head of limit bytes", limit, 0, 0},
+		{"a body to limit bytes", limit, limit / 2, 0},
+		{"a head of limit - 100 bytes in 1000-byte pieces", limit - 100,
+		 0, 1000},
+		{"a body of 9000 bytes in 3000-byte pieces", 10000, 9000, 3000},
+	};
+	bool ok = true;
+	int fd = dial();
+	char *req;
+
+	if (fd < 0) {
+		fail("grow", "connect: %s", strerror(errno));
+		return;
+	}
+	rb.len = 0;
+	for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]) && ok;
+	     i++) {
+		req = sized_request(ok_cases[i].total, ok_cases[i].body);
+		ok = send_pieces(fd, req, ok_cases[i].piece) &&
+		     expect_status("grow", fd, &rb, false, 200) &&
+		     send_str(fd, GET) &&
+		     expect_status("grow", fd, &rb, false, 200);
+		free(req);
+		if (!ok)
+			fail("grow", "%s (limit %zu): not 200",
+			     ok_cases[i].what, limit);
+	}
+	/* Pipelined: a large request and a small one in one write. */
+	req = sized_request(limit / 2 + 1, 100);
+	req = realloc(req, strlen(req) + sizeof(GET));
+	if (req == NULL)
+		abort();
+	strcat(req, GET);
+	ok = ok && send_str(fd, req) &&
+	     expect_status("grow", fd, &rb, false, 200) &&
+	     expect_status("grow", fd, &rb, false, 200);
+	free(req);
+	close(fd);
+	if (ok)
+		passed("grow: requests of 6000 bytes up to the limit, whole, "
+		       "in pieces and pipelined: 200");
+
+	req = sized_request(limit + 1, 0);
+	if (one_shot("grow-past", req, 413, true))
+		passed("grow-past: a head of limit + 1 bytes: 413");
+	free(req);
+	req = sized_request(limit + 1, limit / 2);
+	if (one_shot("grow-past", req, 413, true))
+		passed("grow-past: a body to limit + 1 bytes: 413");
+	free(req);
+}
+
+/* A large request that finds no buffer to move to is 503, and costs the
+ * server nothing after. */
+static void
+check_grow_dry(size_t limit)
+{
+	/* A short head: the body tells its length at once. */
+	char *req = sized_request(limit - 4096, limit - 4096 - 200);
+
+	if (one_shot("grow-dry", req, 503, true) &&
+	    one_shot("grow-dry", GET, 200, false))
+		passed("grow-dry: no buffer for a large request: 503, then "
+		       "served on");
+	free(req);
+}
+
 struct refresh_arg {
 	unsigned long long first, last;
 	bool changed;
@@ -790,6 +930,22 @@ read_server(FILE *in, const char *want, char *line, size_t size, char *log,
 	return false;
 }
 
+/* Whether name is one of the comma-separated checks ("grow" is not
+ * "grow-dry"). */
+static bool
+has_check(const char *checks, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = checks; p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -797,7 +953,7 @@ main(int argc, char **argv)
 	const char *root = NULL;
 	const char *metrics_out = NULL;
 	bool expect_503 = false, expect_dry = false;
-	size_t big = 32768;
+	size_t big = 32768, max_request = 0;
 	int conns = 64, slow = 100, out[2], status, i;
 	char line[1024], *p;
 	static char log[16384];
@@ -814,6 +970,8 @@ main(int argc, char **argv)
 			slow = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--big") == 0 && i + 1 < argc)
 			big = (size_t)atol(argv[++i]);
+		else if (strcmp(argv[i], "--max-request") == 0 && i + 1 < argc)
+			max_request = (size_t)atol(argv[++i]);
 		else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
 			root = argv[++i];
 		else if (strcmp(argv[i], "--expect-503") == 0)
@@ -826,11 +984,14 @@ main(int argc, char **argv)
 			break;
 	}
 	if (i + 1 >= argc || strcmp(argv[i], "--") != 0 || big < 64 ||
-	    (strstr(checks, "files") && root == NULL)) {
+	    (has_check(checks, "files") && root == NULL) ||
+	    ((has_check(checks, "grow") || has_check(checks, "grow-dry")) &&
+	     max_request < 8192)) {
 		fprintf(stderr,
 			"usage: %s [--checks LIST] [--connections N] "
 			"[--expect-503] [--expect-dry] [--big N] "
-			"[--slow N] [--root DIR] [--metrics-out FILE] -- "
+			"[--slow N] [--max-request N] [--root DIR] "
+			"[--metrics-out FILE] -- "
 			"SERVER [ARGS...]\n",
 			argv[0]);
 		return 2;
@@ -885,21 +1046,25 @@ main(int argc, char **argv)
 	}
 	port = (unsigned)atoi(strstr(line, "127.0.0.1:") + 10);
 
-	if (strstr(checks, "basic")) {
+	if (has_check(checks, "basic")) {
 		check_basic();
 		check_slow_reader(slow);
 	}
-	if (strstr(checks, "faults"))
+	if (has_check(checks, "faults"))
 		check_faults(big);
-	if (strstr(checks, "refresh"))
+	if (has_check(checks, "grow"))
+		check_grow(max_request);
+	if (has_check(checks, "grow-dry"))
+		check_grow_dry(max_request);
+	if (has_check(checks, "refresh"))
 		check_refresh();
-	if (strstr(checks, "overload"))
+	if (has_check(checks, "overload"))
 		check_overload(conns, expect_503);
-	if (strstr(checks, "files"))
+	if (has_check(checks, "files"))
 		check_files(root);
-	if (strstr(checks, "metrics"))
+	if (has_check(checks, "metrics"))
 		check_metrics(metrics_out);
-	if (strstr(checks, "slowloris"))
+	if (has_check(checks, "slowloris"))
 		check_slowloris(conns);
 
 	kill(pid, SIGTERM);

@@ -193,6 +193,36 @@ report_served(struct server *s, FILE *out)
 		t.vanished, t.dropped, t.idle, t.slow, t.accept_errors);
 }
 
+/*
+ * The epoll and io_uring servers take their buffers from a heap: a request
+ * that outgrows its first buffer moves to a larger class, up to
+ * --max-request. The file server keeps one pool: its regions are
+ * registered with io_uring once, at start, and a heap's classes are made
+ * and grow later, in memory no registration covers. --pool gives the
+ * others a pool too, and the limit of one buffer.
+ */
+static int
+make_bufs(struct server *s)
+{
+	const struct opts *o = &s->opts;
+	bool one_size = o->use_pool || s->ops->kind == SERVER_FILE;
+	struct bufs_config cfg = {
+		.name = s->ops->name,
+		.source = o->use_malloc ? BUFS_MALLOC
+			  : one_size	? BUFS_POOL
+					: BUFS_HEAP,
+		.size = o->buf_size,
+		.max_size = one_size ? o->buf_size : o->max_request,
+		.capacity = o->buffers,
+		.max_capacity = o->max_buffers,
+		.align = o->buf_align,
+	};
+	int rc = bufs_create(&s->bufs, &cfg);
+
+	s->max_request = one_size ? s->bufs.size : o->max_request;
+	return rc;
+}
+
 int
 server_main(int argc, char **argv, const struct server_ops *ops)
 {
@@ -214,12 +244,10 @@ server_main(int argc, char **argv, const struct server_ops *ops)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	rc = bufs_init_aligned(&s.bufs, ops->name, s.opts.buf_size,
-			       s.opts.buffers, s.opts.max_buffers,
-			       s.opts.buf_align, s.opts.use_malloc);
+	rc = make_bufs(&s);
 	if (rc) {
 		fprintf(stderr,
-			"%s: cannot make a pool of %zu x %zu bytes: %s\n",
+			"%s: cannot make the buffers (%zu x %zu bytes): %s\n",
 			ops->name, s.opts.buffers, s.opts.buf_size,
 			strerror(-rc));
 		return EXIT_LOST;
@@ -234,11 +262,17 @@ server_main(int argc, char **argv, const struct server_ops *ops)
 	if (start_workers(&s)) {
 		status = EXIT_LOST;
 	} else {
-		printf("%s: listening on %s:%u (%u workers, %s, %zu buffers "
-		       "of %zu bytes)\n",
-		       ops->name, s.opts.addr, (unsigned)s.port, s.nworkers,
-		       s.opts.use_malloc ? "malloc" : "cbm pool",
-		       s.opts.buffers, s.bufs.size);
+		printf("%s: listening on %s:%u (%u workers, ", ops->name,
+		       s.opts.addr, (unsigned)s.port, s.nworkers);
+		if (s.bufs.heap)
+			printf("cbm heap of at most %zu bytes, first buffers "
+			       "of %zu, requests up to %zu)\n",
+			       s.bufs.capacity, s.bufs.size, s.max_request);
+		else
+			printf("%s, %zu buffers of %zu bytes, requests up to "
+			       "%zu)\n",
+			       s.bufs.pool ? "cbm pool" : "malloc",
+			       s.opts.buffers, s.bufs.size, s.max_request);
 		fflush(stdout);
 		wait_for_stop(&s);
 	}

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the two example servers share: the process's life. server_main
- * parses the command line, makes the pool, opens one listening socket per
- * worker, starts the workers, waits for SIGINT, SIGTERM or --seconds,
- * stops the workers, and reports: what was served, the pool's statistics,
- * and whether every buffer came back (the exit status says so too).
+ * What the example servers share: the process's life. server_main
+ * parses the command line, makes the heap (or pool), opens one listening
+ * socket per worker, starts the workers, waits for SIGINT, SIGTERM or
+ * --seconds, stops the workers, and reports: what was served, the heap's
+ * or pool's statistics, and whether every buffer came back (the exit
+ * status says so too).
  *
  * A server supplies the worker's loop (server_ops.run). The loop owns its
  * connections and must, when its wake descriptor becomes readable, close
@@ -74,6 +75,7 @@ struct server {
 	const struct server_ops *ops;
 	struct opts opts;
 	struct bufs bufs;
+	size_t max_request; /* head and body; larger requests are 413 */
 	uint16_t port;
 	unsigned nworkers; /* made */
 	unsigned started;  /* of which running */

@@ -1,23 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * uring_server: an HTTP/1.1 server on io_uring whose receive buffers are
- * chosen by the kernel from a provided-buffer ring that a cbm pool keeps
- * full (pbuf.h), and whose response buffers come from the same pool (or
- * malloc, with --malloc). Run it with --help.
+ * chosen by the kernel from a provided-buffer ring that a cbm heap keeps
+ * full of first buffers (pbuf.h), and whose larger request buffers and
+ * response buffers come from the same heap (or one pool, with --pool, or
+ * malloc, with --malloc). A provided-buffer ring names user memory per
+ * buffer and registers none, so any heap buffer will do. Run it with
+ * --help.
  *
  * Workers: one thread per CPU, each with its own io_uring, its own
  * SO_REUSEPORT listening socket (multishot accept) and its own
  * provided-buffer ring, so no connection is touched by two threads.
  *
  * Receive: one multishot receive per connection, with buffer selection:
- * the kernel takes a pool buffer from the ring for each piece of data and
+ * the kernel takes a buffer from the ring for each piece of data and
  * names it in the completion. The worker takes the buffer out of the ring
- * (the ring gets a fresh one from the pool after the batch), and the
+ * (the ring gets a fresh one from the heap after the batch), and the
  * buffer becomes the connection's rx: the bytes received and not yet
  * answered. A request that comes in several pieces is gathered into the
- * first piece's buffer, and the others go straight back to the pool. An
+ * first piece's buffer, and the others go straight back to the heap; one
+ * that fills that buffer moves to a larger one (grow_rx: the class that
+ * holds the whole request once its head says how long it is, else twice
+ * the size), up to --max-request, past which it is 413. An
  * idle connection holds no buffer at all: here, unlike epoll_server, the
- * number of connections is not bounded by the pool.
+ * number of connections is not bounded by the heap.
  *
  * Backpressure: while a connection's answers are going out, what it sends
  * is queued as the received buffers themselves (chunks); at PAUSE_CHUNKS
@@ -27,15 +33,15 @@
  * not cut off, and costs a bounded number of buffers.
  *
  * Send: the responses to the complete requests in rx are built into one tx
- * buffer from the pool and sent with one send; at most one send per
+ * first buffer from the heap and sent with one send; at most one send per
  * connection is in flight, so responses leave in order.
  *
- * Running dry. When the pool is empty the ring is not refilled; a receive
- * that finds the ring empty ends with ENOBUFS, and its connection waits,
- * its data still in the kernel, until the ring has buffers again. A
- * connection that already holds part of a request when that happens is
- * answered 503 and closed, so that buffers held by half-received requests
- * cannot starve everyone. A complete request that finds no buffer for its
+ * Running dry. When the heap is at its ceiling the ring is not refilled;
+ * a receive that finds the ring empty ends with ENOBUFS, and its
+ * connection waits, its data still in the kernel, until the ring has
+ * buffers again. A connection that already holds part of a request when
+ * that happens is answered 503 and closed, so that buffers held by
+ * half-received requests cannot starve everyone. A complete request that finds no buffer for its
  * response is answered 503 too. Faults (malformed, oversized, vanishing
  * clients) are handled as in epoll_server.c.
  *
@@ -96,7 +102,7 @@ struct link {
 #define CONN_OF(l, member)                                                     \
 	((struct uconn *)(void *)((char *)(l)-offsetof(struct uconn, member)))
 
-/* A received pool buffer, not yet moved into rx. */
+/* A received buffer, not yet moved into rx. */
 struct chunk {
 	char *buf;
 	uint32_t off, len;
@@ -106,13 +112,16 @@ struct uconn {
 	struct link node; /* in the live or the closing list */
 	struct link wait; /* in the starved list, when starved */
 	int fd;
-	char *rx; /* pool buffer: received, not yet answered */
+	char *rx; /* heap buffer: received, not yet answered */
 	size_t rx_len;
+	size_t rx_cap;	/* bytes rx holds */
+	size_t rx_need; /* the request in rx: its length once its head is
+			   whole, else 0 */
 	struct chunk chunks[MAX_CHUNKS]; /* received behind rx, in order */
 	unsigned nchunks;
 	const char *out; /* what the send in flight sends: tx, or canned */
 	size_t out_len;
-	char *tx; /* pool buffer holding out, or NULL */
+	char *tx; /* heap buffer holding out, or NULL */
 	bool recv_armed;
 	bool send_inflight;
 	bool starved;  /* waiting for the ring to have buffers */
@@ -264,7 +273,7 @@ drop_input(struct ur_worker *w, struct uconn *c)
 {
 	bufs_put(&w->base.srv->bufs, c->rx);
 	c->rx = NULL;
-	c->rx_len = 0;
+	c->rx_len = c->rx_cap = 0;
 	while (c->nchunks > 0)
 		bufs_put(&w->base.srv->bufs, c->chunks[--c->nchunks].buf);
 }
@@ -331,23 +340,26 @@ start_drain(struct ur_worker *w, struct uconn *c)
 	shutdown(c->fd, SHUT_WR);
 }
 
-/* Answer the complete requests in rx with one send. Caller contract: no
- * send in flight. */
+/* Answer the complete requests in rx with one send (tx, a first buffer;
+ * /metrics, one of its own size). Caller contract: no send in flight. */
 static void
 process(struct ur_worker *w, struct uconn *c)
 {
 	struct bufs *b = &w->base.srv->bufs;
+	size_t limit = w->base.srv->max_request;
 	char *tx = NULL;
 	size_t tx_len = 0;
 
+	c->rx_need = 0;
 	while (c->rx_len > 0) {
 		struct http_request req;
-		enum http_result r =
-			http_parse(c->rx, c->rx_len, b->size, &req);
+		enum http_result r = http_parse(c->rx, c->rx_len, limit, &req);
 		size_t len;
 
-		if (r == HTTP_PARTIAL)
+		if (r == HTTP_PARTIAL) {
+			c->rx_need = req.length;
 			break;
+		}
 		if (r == HTTP_ERROR) {
 			if (tx)
 				break; /* after the answers before it */
@@ -355,6 +367,24 @@ process(struct ur_worker *w, struct uconn *c)
 			return;
 		}
 		len = req.head ? w->resp->head_len : w->resp->len;
+		if (req.metrics) {
+			/* GET /metrics: the statistics in a buffer of their
+			 * own size, sent alone (after the answers before). */
+			if (tx)
+				break;
+			tx = metrics_build(b, req.head, &len);
+			if (tx == NULL) {
+				answer_error(w, c, errno == ENOMEM ? 503 : 500);
+				return;
+			}
+			tx_len = len;
+			w->base.served.requests++;
+			c->rx_len -= req.length;
+			memmove(c->rx, c->rx + req.length, c->rx_len);
+			if (!req.keep_alive)
+				c->close_after = true;
+			break;
+		}
 		if (tx == NULL) {
 			tx = bufs_get(b);
 			if (tx == NULL) {
@@ -362,23 +392,9 @@ process(struct ur_worker *w, struct uconn *c)
 				return;
 			}
 		}
-		if (req.metrics) {
-			/* GET /metrics: the pool's statistics, written where
-			 * the answer goes. */
-			len = metrics_response(b, req.head, tx + tx_len,
-					       b->size - tx_len);
-			if (len == 0 && tx_len > 0)
-				break; /* the rest after this send */
-			if (len == 0) {
-				bufs_put(b, tx);
-				answer_error(w, c, 500);
-				return;
-			}
-		} else {
-			if (tx_len + len > b->size)
-				break; /* the rest after this send */
-			memcpy(tx + tx_len, w->resp->data, len);
-		}
+		if (tx_len + len > b->size)
+			break; /* the rest after this send */
+		memcpy(tx + tx_len, w->resp->data, len);
 		tx_len += len;
 		w->base.served.requests++;
 		c->rx_len -= req.length;
@@ -391,6 +407,7 @@ process(struct ur_worker *w, struct uconn *c)
 	if (c->rx_len == 0) {
 		bufs_put(b, c->rx);
 		c->rx = NULL;
+		c->rx_cap = 0;
 	}
 	if (tx) {
 		c->tx = tx;
@@ -416,11 +433,33 @@ pause_recv(struct ur_worker *w, struct uconn *c)
 }
 
 /*
+ * The request in rx is not whole and fills it: move it to a buffer of the
+ * class that holds all of it once its head said how long it is, else of
+ * twice the size, up to the limit (process() has answered 413 past it, so
+ * rx is below it here). Returns false when no buffer could be had: c is
+ * answered 503.
+ */
+static bool
+grow_rx(struct ur_worker *w, struct uconn *c)
+{
+	size_t limit = w->base.srv->max_request;
+	size_t want = c->rx_need > c->rx_cap ? c->rx_need : 2 * c->rx_cap;
+	char *rx = bufs_move(&w->base.srv->bufs, c->rx, c->rx_len,
+			     want < limit ? want : limit, &c->rx_cap);
+
+	if (rx == NULL) {
+		answer_error(w, c, 503);
+		return false;
+	}
+	c->rx = rx;
+	return true;
+}
+
+/*
  * Answer what can be answered, moving queued chunks into rx as it makes
  * room, until a send is in flight or nothing is left; then let a paused
- * receive go on. process() answers a full rx that holds no complete
- * request with 413, so whenever it returns with no send in flight, rx has
- * room.
+ * receive go on. process() answers a request past the limit with 413, and
+ * a full rx below it grows, so whenever the copy below runs, rx has room.
  */
 static void
 pump(struct ur_worker *w, struct uconn *c)
@@ -435,6 +474,8 @@ pump(struct ur_worker *w, struct uconn *c)
 		if (c->send_inflight || c->closing || c->draining ||
 		    c->nchunks == 0)
 			break;
+		if (c->rx != NULL && c->rx_len == c->rx_cap && !grow_rx(w, c))
+			break;
 		n = k->len - k->off;
 		if (c->rx == NULL) {
 			/* The usual case: the kernel's buffer becomes rx,
@@ -442,10 +483,11 @@ pump(struct ur_worker *w, struct uconn *c)
 			memmove(k->buf, k->buf + k->off, n);
 			c->rx = k->buf;
 			c->rx_len = n;
+			c->rx_cap = b->size;
 			k->off = k->len;
 		} else {
-			if (n > b->size - c->rx_len)
-				n = b->size - c->rx_len;
+			if (n > c->rx_cap - c->rx_len)
+				n = c->rx_cap - c->rx_len;
 			memcpy(c->rx + c->rx_len, k->buf + k->off, n);
 			c->rx_len += n;
 			k->off += (uint32_t)n;
@@ -466,7 +508,11 @@ pump(struct ur_worker *w, struct uconn *c)
 static void
 on_data(struct ur_worker *w, struct uconn *c, char *buf, size_t n)
 {
-	if (c->draining) {
+	/* Answered, to be closed, the answer maybe still on its way: what
+	 * comes now is discarded, as while draining; queued, it would hold
+	 * buffers, and the ring running dry would then shed the connection
+	 * with a reset that can beat the answer to the client. */
+	if (c->draining || c->close_after) {
 		bufs_put(&w->base.srv->bufs, buf);
 		c->drained += n;
 		if (c->drained > DRAIN_BYTES)
@@ -884,7 +930,8 @@ report(struct server *s, FILE *out)
 
 	fprintf(out,
 		"ring: receive=%s entries=%u per worker, receives that found "
-		"it empty=%llu, refills cut short by an empty pool=%llu, "
+		"it empty=%llu, refills cut short by an empty heap or "
+		"pool=%llu, "
 		"receives paused for backpressure=%llu\n",
 		recv, s->opts.ring_entries,
 		(unsigned long long)atomic_load(&total_enobufs),

@@ -11,6 +11,8 @@
  *   - a complete request's length is within the bytes given and the limit;
  *   - waiting for more bytes (HTTP_PARTIAL) only while fewer than limit
  *     bytes are in: a request that cannot fit is 413 as soon as known;
+ *     and the length it tells once the head is whole is past the bytes
+ *     in and within the limit (what a server grows its buffer to);
  *   - the parser reads only the request: a complete request parses the
  *     same (length, keep_alive, head) from exactly its own bytes, and
  *     every shorter prefix of it is HTTP_PARTIAL (an error is reported
@@ -63,6 +65,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   "partial with %zu bytes in, limit %zu: should be "
 			   "413",
 			   len, limit);
+		/* What a server grows its buffer to: past the bytes in,
+		 * within the limit. */
+		FUZZ_CHECK(req.length == 0 ||
+				   (req.length > len && req.length <= limit),
+			   "partial with %zu bytes in, limit %zu, says the "
+			   "request takes %zu",
+			   len, limit, req.length);
 		break;
 	case HTTP_ERROR:
 		FUZZ_CHECK(req.status == 400 || req.status == 413 ||

@@ -110,6 +110,10 @@ grow_charge(struct cbm_frontier *f, uint64_t exists, uint64_t *want)
 
 	if (to > f->max)
 		to = f->max;
+	if (CBM_PLANTED(CBM_PLANT_UNPAID_GROWTH)) { /* the bug: plant.h */
+		*want = to;
+		return (to - exists) * f->unit;
+	}
 	/* All of it (which may end at max, short of a whole step). */
 	if (cbm_budget_take(f->budget, (to - exists) * f->unit)) {
 		*want = to;
@@ -165,7 +169,8 @@ cbm_frontier_take(struct cbm_frontier *f, uint32_t n, uint32_t *first)
 		}
 		if (cbm_cas_weak_relaxed_u64(f->exists, &exists, want))
 			cbm_fetch_add_relaxed_u64(&f->grows, 1);
-		else if (f->budget != NULL)
+		else if (f->budget != NULL &&
+			 !CBM_PLANTED(CBM_PLANT_UNPAID_GROWTH))
 			cbm_budget_give(f->budget, charged); /* F6, B2 */
 	}
 }

@@ -347,6 +347,8 @@ at_ceiling(void *arg, const cbm_pool *dry)
 
 	if (heap->budget.limit == UINT64_MAX)
 		return false; /* the class's own ceiling: address space */
+	if (CBM_PLANTED(CBM_PLANT_NO_GIVEBACK)) /* the bug: plant.h */
+		return false;
 	for (unsigned d = 0; d < heap->nclasses; d++) {
 		cbm_pool *other = atomic_load_explicit(&heap->pools[d],
 						       memory_order_acquire);

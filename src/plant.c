@@ -33,6 +33,8 @@ static const struct {
 	{"map-after-publish", CBM_PLANT_MAP_AFTER_PUBLISH},
 	{"class-too-small", CBM_PLANT_CLASS_TOO_SMALL},
 	{"unpaid-reuse", CBM_PLANT_UNPAID_REUSE},
+	{"unpaid-growth", CBM_PLANT_UNPAID_GROWTH},
+	{"no-giveback", CBM_PLANT_NO_GIVEBACK},
 };
 
 static void

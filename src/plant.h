@@ -39,6 +39,10 @@
  *   unpaid-reuse     a released group taken back is not charged to its
  *                    heap's budget, so the classes together can hold
  *                    more than max_bytes                   [heap ceiling]
+ *   unpaid-growth    a heap's class grows without charging the budget
+ *                                                          [heap ceiling]
+ *   no-giveback      a heap's class at the ceiling does not ask the
+ *                    other classes for memory         [heap capacity]
  *   no-thread        the reclamation thread cannot be started, as when
  *                    pthread_create fails: the first pool's create fails
  *                    with -EAGAIN (a unit test of that path, not stress)
@@ -68,6 +72,8 @@ enum cbm_plant {
 	CBM_PLANT_MAP_AFTER_PUBLISH = 1u << 12,
 	CBM_PLANT_CLASS_TOO_SMALL = 1u << 13,
 	CBM_PLANT_UNPAID_REUSE = 1u << 14,
+	CBM_PLANT_UNPAID_GROWTH = 1u << 15,
+	CBM_PLANT_NO_GIVEBACK = 1u << 16,
 };
 
 /*

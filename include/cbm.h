@@ -644,7 +644,8 @@ CBM_API void cbm_heap_destroy(cbm_heap *heap);
  * other class gave back the memory of its free buffers (cbm_heap_release
  * of the others, their CPU caches drained first; whole pages only, and a
  * class grows by whole runs of pages, at most 7 at spacing 4). Cost: the size's class
- * (a leading-zero count, shifts, a compare) and cbm_alloc. Any thread.
+ * (a table up to 4 KiB, above it a leading-zero count and shifts) and
+ * cbm_alloc. Any thread.
  */
 CBM_API void *cbm_heap_alloc(cbm_heap *heap, size_t size);
 

@@ -236,10 +236,14 @@ check_given_back(struct cbm_pool *pool, void *buf, const char *op)
 static CBM_COLD void *
 take_at_ceiling(struct cbm_pool *pool)
 {
-	if (pool->at_ceiling == NULL ||
-	    !pool->at_ceiling(pool->ceiling_arg, pool))
-		return NULL;
-	return take_any(pool);
+	void *buf = NULL;
+
+	for (unsigned attempt = 0;
+	     buf == NULL && pool->at_ceiling != NULL &&
+	     pool->at_ceiling(pool->ceiling_arg, pool, attempt);
+	     attempt++)
+		buf = take_any(pool);
+	return buf;
 }
 
 static CBM_NOINLINE void *
@@ -588,9 +592,11 @@ alloc_bulk_general(struct cbm_pool *pool, void **bufs, size_t n, void *caller)
 	 * after the other as backing off spreads them. */
 	while ((rc = take_bulk(pool, bufs, n)) == -EAGAIN)
 		cbm_spin_wait(&spins);
-	/* Dry: one more try if a ceiling hook made room (pool.h). */
-	if (rc == -ENOMEM && pool->at_ceiling != NULL &&
-	    pool->at_ceiling(pool->ceiling_arg, pool))
+	/* Dry: more tries while a ceiling hook may have made room (pool.h). */
+	for (unsigned attempt = 0;
+	     rc == -ENOMEM && pool->at_ceiling != NULL &&
+	     pool->at_ceiling(pool->ceiling_arg, pool, attempt);
+	     attempt++)
 		while ((rc = take_bulk(pool, bufs, n)) == -EAGAIN)
 			cbm_spin_wait(&spins);
 	if (rc != 0) {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include "arena.h"
@@ -44,6 +45,11 @@
  * the ceiling just had the others give back do not take it all. */
 #define MAGAZINE_BYTES ((size_t)512 << 10)
 #define MAGAZINE_SHARE 64
+/* At the ceiling: how many times a dry class asks the others, and how
+ * long the second time waits for their moves in flight (sched_yield
+ * calls). */
+#define CEILING_ATTEMPTS 2
+#define CEILING_WAIT_YIELDS 10000
 
 /* ---- making a class (H1) ------------------------------------------------ */
 
@@ -93,7 +99,7 @@ class_config(const struct cbm_heap *heap, unsigned c, cbm_pool_config *cfg,
 	cfg->name = name;
 }
 
-static bool at_ceiling(void *arg, const cbm_pool *dry);
+static bool at_ceiling(void *arg, const cbm_pool *dry, unsigned attempt);
 
 /* Class c's pool, made now if it was not yet; NULL (errno ENOMEM) when it
  * cannot be made. */
@@ -334,18 +340,38 @@ bad_heap(const char *op)
 	return NULL;
 }
 
+/* Wait, yielding, for the moves in flight in pool to end (a release pass
+ * of the reclamation thread holds what it gives back in one, and gives
+ * the budget back only when it ends). Moves end in bounded time unless
+ * their thread is preempted; the caller holds none (no one waits for it),
+ * and gives up after a while. */
+static void
+wait_for_moves(const cbm_pool *pool)
+{
+	for (unsigned i = 0; i < CEILING_WAIT_YIELDS; i++) {
+		uint64_t t = cbm_transit_read_begin(&pool->global.transit);
+
+		if (cbm_transit_in_flight(t) == 0)
+			return;
+		sched_yield();
+	}
+}
+
 /*
  * A class pool found dry (its ceiling hook, pool.h): with a bounded
  * budget, ask every other class for the memory of its free buffers, their
  * CPU caches drained first, so that the dry class can grow; true when that
- * was tried (the pool then looks once more). Runs with no cache held.
+ * was tried (the pool then looks again). A second attempt first waits for
+ * the others' moves in flight (a background release pass that had their
+ * free buffers in hand the first time), then asks again; then it gives up.
+ * Runs with no cache held and no move in flight.
  */
 static CBM_COLD bool
-at_ceiling(void *arg, const cbm_pool *dry)
+at_ceiling(void *arg, const cbm_pool *dry, unsigned attempt)
 {
 	struct cbm_heap *heap = arg;
 
-	if (heap->budget.limit == UINT64_MAX)
+	if (heap->budget.limit == UINT64_MAX || attempt >= CEILING_ATTEMPTS)
 		return false; /* the class's own ceiling: address space */
 	if (CBM_PLANTED(CBM_PLANT_NO_GIVEBACK)) /* the bug: plant.h */
 		return false;
@@ -355,6 +381,8 @@ at_ceiling(void *arg, const cbm_pool *dry)
 
 		if (other == NULL || other == dry)
 			continue;
+		if (attempt > 0)
+			wait_for_moves(other);
 		(void)cbm_pool_trim(other);
 		(void)cbm_pool_release(other);
 	}

@@ -73,7 +73,7 @@ struct cbm_pool {
 			       caches */
 	struct cbm_arena arena;
 	/* cbm_pool_place's ceiling hook, or NULL. */
-	bool (*at_ceiling)(void *arg, const cbm_pool *pool);
+	bool (*at_ceiling)(void *arg, const cbm_pool *pool, unsigned attempt);
 	void *ceiling_arg;
 	char name[CBM_NAME_MAX];
 };
@@ -138,10 +138,11 @@ struct cbm_pool_place {
 	size_t bytes;
 	struct cbm_budget *budget;
 	/* NULL, or called when an allocation (single or bulk) finds the
-	 * pool dry, with no cache held: true when it may have made room
-	 * (other pools gave memory back to the budget), and the allocation
-	 * then tries once more before it fails. */
-	bool (*at_ceiling)(void *arg, const cbm_pool *pool);
+	 * pool dry, with no cache held and no move in flight, attempt 0
+	 * first: true when it may have made room (other pools gave memory
+	 * back to the budget), and the allocation then looks again, and
+	 * asks again (attempt + 1) if that found nothing. */
+	bool (*at_ceiling)(void *arg, const cbm_pool *pool, unsigned attempt);
 	void *ceiling_arg;
 };
 int cbm_pool_create_placed(const cbm_pool_config *cfg,

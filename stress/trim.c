@@ -18,7 +18,16 @@
 struct trim {
 	cbm_pool *pool;
 	struct tracker t;
+	/* Set by the trimming thread for a while every cycle: workers hold
+	 * off, so that every CPU's cache goes idle (random pauses alone left
+	 * 8 threads on 2 CPUs with no idle drain in a whole run, 1 run in
+	 * 3), and the reclamation thread drains them as work resumes. */
+	atomic_bool quiet;
 };
+
+/* Quiet windows: longer than idle_trim_ms (10) and several of the
+ * reclamation thread's ticks (idle_trim_ms / 4). */
+#define QUIET_US 40000
 
 static void
 trim_worker(struct run *run, unsigned index, void *arg)
@@ -39,12 +48,18 @@ trim_worker(struct run *run, unsigned index, void *arg)
 				cbm_pool_trim(x->pool);
 				sleep_us(200);
 			}
+			atomic_store(&x->quiet, true);
+			sleep_us(QUIET_US);
+			atomic_store(&x->quiet, false);
 			sleep_us(50000);
 		}
 		return;
 	}
 	while (!atomic_load(&run->stop)) {
 		unsigned burst = 100 + rng_below(&r, 1000);
+
+		while (atomic_load(&x->quiet) && !atomic_load(&run->stop))
+			sleep_us(1000);
 
 		for (unsigned i = 0; i < burst; i++) {
 			atomic_fetch_add_explicit(&run->ops, 1,

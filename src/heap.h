@@ -23,7 +23,9 @@
  *
  * Capacity under the ceiling. A class pool that finds itself dry calls
  * its ceiling hook (heap.c, at_ceiling), which trims and releases every
- * other class, and looks once more; so cbm_heap_alloc gives NULL at the
+ * other class, and looks again; a second time after the others' moves in
+ * flight ended (a background release pass holds the free buffers it gives
+ * back, and their charge, until it ends); so cbm_heap_alloc gives NULL at the
  * ceiling only when the memory the others could give back did not make
  * room. A class grows in whole release groups (frontier.h, F6; at most 7
  * pages at spacing 4), so every group can go back whole and a class fills

@@ -13,9 +13,29 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cbm.h"
+
+/* Built with a sanitizer, whose own shadow memory makes RSS readings
+ * about it rather than the pool. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+/* Under valgrind (its preload library shows it is there), which keeps a
+ * shadow of its own and gives its guest less address space. */
+static inline bool
+under_valgrind(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
 
 /* Records every report instead of aborting. */
 struct recorded_errors {

@@ -39,24 +39,11 @@ rss_bytes(void)
  * and madvise does not give it back: there the process's RSS says more
  * about the sanitizer than about the pool, so the RSS checks read the
  * pool's arena pages instead (mincore), and the create bound, which is
- * about the pool's bookkeeping, is checked in the other builds only.
- */
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-/* Under valgrind (its preload library shows it is there) the same holds
+ * about the pool's bookkeeping, is checked in the other builds only
+ * (SANITIZED, helpers.h). Under valgrind (under_valgrind) the same holds
  * for its own shadow, and the bursts are cut to an eighth to keep the run
- * short. */
-static bool
-under_valgrind(void)
-{
-	const char *preload = getenv("LD_PRELOAD");
-
-	return preload != NULL && strstr(preload, "vgpreload") != NULL;
-}
+ * short.
+ */
 
 /* What the OS backs now: RSS, or in sanitized builds and under valgrind
  * the pool's arena. */

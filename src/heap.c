@@ -29,8 +29,6 @@
 #define DEFAULT_MIN_SIZE 64
 #define DEFAULT_MAX_SIZE ((size_t)1 << 20)
 #define DEFAULT_SPACING 4
-#define KNOWN_FLAGS                                                            \
-	(CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES | CBM_POOL_EXACT_STRIDE)
 /* Without max_bytes, each slot as large as the address space gives, from
  * this down (2^36: 64 GiB a class, about 3.6 TiB for 57 classes), and no
  * smaller than the floor (sanitizers leave a few TiB for the program). */
@@ -159,26 +157,40 @@ address_class(const struct cbm_heap *heap, const void *buf)
 
 /* ---- creation ---------------------------------------------------------- */
 
-/* Each class's ceiling in buffers (H3) for slots of 2^shift bytes. */
+/*
+ * Each class's stride, as its pool will have it (cbm_pool_config_stride:
+ * a debug heap's guard zones, CBM_DEBUG in the environment): what slots,
+ * ceilings and charges are sized by. Checking the classes' configs there
+ * also refuses what a pool would (flags, release_ms, idle_trim_ms).
+ */
 static int
-size_classes(struct cbm_heap *heap, unsigned shift)
+class_strides(struct cbm_heap *heap)
 {
 	for (unsigned c = 0; c < heap->nclasses; c++) {
 		cbm_pool_config cfg;
 		char name[CBM_NAME_MAX];
-		size_t stride, max;
 		int rc;
 
 		class_config(heap, c, &cfg, name, sizeof(name));
-		rc = cbm_pool_config_stride(&cfg, &stride);
+		rc = cbm_pool_config_stride(&cfg, &heap->stride[c]);
 		if (rc != 0)
 			return rc;
-		max = ((size_t)1 << shift) / stride;
-		if (max > CLASS_MAX_BUFFERS)
-			max = CLASS_MAX_BUFFERS;
+	}
+	return 0;
+}
+
+/* Each class's ceiling in buffers (H3) for slots of 2^shift bytes;
+ * -EOVERFLOW when a slot would not hold one buffer of some class. */
+static int
+size_classes(struct cbm_heap *heap, unsigned shift)
+{
+	for (unsigned c = 0; c < heap->nclasses; c++) {
+		size_t max = ((size_t)1 << shift) / heap->stride[c];
+
 		if (max == 0)
 			return -EOVERFLOW;
-		heap->max_capacity[c] = max;
+		heap->max_capacity[c] =
+			max < CLASS_MAX_BUFFERS ? max : CLASS_MAX_BUFFERS;
 	}
 	return 0;
 }
@@ -193,14 +205,10 @@ bounded_slot_shift(const struct cbm_heap *heap, size_t max_bytes)
 	unsigned shift = 12;
 
 	for (unsigned c = 0; c < heap->nclasses; c++) {
-		cbm_pool_config cfg;
-		char name[CBM_NAME_MAX];
-		size_t stride, size = heap->classes.size[c], bytes;
+		size_t stride = heap->stride[c];
+		size_t bytes =
+			max_bytes / heap->classes.size[c] * stride + stride;
 
-		class_config(heap, c, &cfg, name, sizeof(name));
-		if (cbm_pool_config_stride(&cfg, &stride) != 0)
-			continue; /* size_classes reports it */
-		bytes = max_bytes / size * stride + stride;
 		if (bytes > need)
 			need = bytes;
 	}
@@ -225,15 +233,11 @@ reserve(struct cbm_heap *heap, size_t max_bytes)
 		floor = shift;
 	for (; shift >= floor; shift--) {
 		void *p;
-		int rc;
 
 		if (heap->nclasses > (SIZE_MAX >> shift) / 2) /* no overflow */
 			continue;
-		rc = size_classes(heap, shift);
-		if (rc == -EOVERFLOW)
+		if (size_classes(heap, shift) != 0)
 			break; /* the largest class fits no smaller slot */
-		if (rc != 0)
-			return rc;
 		p = cbm_reserve_range((size_t)heap->nclasses << shift);
 		if (p != NULL) {
 			heap->base = (uintptr_t)p;
@@ -245,30 +249,16 @@ reserve(struct cbm_heap *heap, size_t max_bytes)
 	return -ENOMEM;
 }
 
-/* The bytes one buffer of the largest class is charged (its stride, which
- * a debug pool's guard lengthens): what max_bytes must hold. */
-static int
-largest_stride(const struct cbm_heap *heap, size_t *stride)
-{
-	cbm_pool_config cfg;
-	char name[CBM_NAME_MAX];
-
-	class_config(heap, heap->nclasses - 1, &cfg, name, sizeof(name));
-	return cbm_pool_config_stride(&cfg, stride);
-}
-
 int
 cbm_heap_create(const cbm_heap_config *cfg, cbm_heap **out)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct cbm_heap *heap;
-	size_t min, max, stride;
+	size_t min, max;
 	int rc;
 
 	cbm_plant_init();
-	if (cfg == NULL || out == NULL || (cfg->flags & ~KNOWN_FLAGS) != 0 ||
-	    (cfg->release_ms != 0 && cfg->release_ms < 10) ||
-	    (cfg->idle_trim_ms != 0 && cfg->idle_trim_ms < 10))
+	if (cfg == NULL || out == NULL)
 		return -EINVAL;
 	min = cfg->min_size ? cfg->min_size : DEFAULT_MIN_SIZE;
 	max = cfg->max_size ? cfg->max_size : DEFAULT_MAX_SIZE;
@@ -294,9 +284,10 @@ cbm_heap_create(const cbm_heap_config *cfg, cbm_heap **out)
 	if (cfg->max_bytes != 0 &&
 	    cfg->max_bytes / MAGAZINE_SHARE < heap->magazine_bytes)
 		heap->magazine_bytes = cfg->max_bytes / MAGAZINE_SHARE;
-	rc = largest_stride(heap, &stride);
+	rc = class_strides(heap);
 	/* The largest class could never be served. */
-	if (rc == 0 && cfg->max_bytes != 0 && cfg->max_bytes < stride)
+	if (rc == 0 && cfg->max_bytes != 0 &&
+	    cfg->max_bytes < heap->stride[heap->nclasses - 1])
 		rc = -EINVAL;
 	if (rc != 0) {
 		free(heap);

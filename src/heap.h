@@ -74,6 +74,7 @@ struct cbm_heap {
 	/* Cold: what making a class needs. */
 	size_t reserved_bytes;		      /* nclasses << slot_shift */
 	size_t max_capacity[CBM_CLASSES_MAX]; /* per class: H3 */
+	size_t stride[CBM_CLASSES_MAX];	      /* per class: its pool's */
 	size_t magazine_bytes; /* about what a class's magazine holds */
 	unsigned flags, release_ms, idle_trim_ms;
 	char name[64];

@@ -302,7 +302,8 @@ typedef struct cbm_stats {
 
 /* What an error handler is told went wrong. */
 enum cbm_error {
-	CBM_ERR_FOREIGN = 1, /* pointer is not inside this pool's arena */
+	CBM_ERR_FOREIGN = 1, /* pointer is in no buffer that exists: outside
+			      the arena, or past the buffers so far */
 	CBM_ERR_MISALIGNED,  /* pointer is inside the arena, not at a buffer */
 	CBM_ERR_DOUBLE_FREE, /* debug pool: buffer is not held by the caller */
 	CBM_ERR_OVERFLOW, /* debug pool: guard zone after buffer was written */

@@ -12,7 +12,9 @@ cbm_block_reject(const struct cbm_pool *pool, const void *buf, const char *op)
 {
 	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->base;
 
-	if (off >= pool->arena_bytes)
+	/* Past the buffers that exist (an elastic pool's reservation beyond
+	 * its frontier, a heap class's slot): no buffer there at all. */
+	if (off >= cbm_pool_capacity(pool) * pool->blocks.stride)
 		cbm_report(pool, CBM_ERR_FOREIGN, buf,
 			   "%s: not a buffer of this pool", op);
 	else

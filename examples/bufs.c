@@ -428,3 +428,12 @@ bufs_fini(struct bufs *b)
 	my_counts = NULL;
 	pthread_mutex_unlock(&counts_lock);
 }
+
+void *
+bufs_grow(struct bufs *b, void *p, size_t used, size_t need, size_t limit,
+	  size_t *cap)
+{
+	size_t want = need > *cap ? need : 2 * *cap;
+
+	return bufs_move(b, p, used, want < limit ? want : limit, cap);
+}

@@ -102,6 +102,15 @@ void *bufs_get_size(struct bufs *b, size_t size, size_t *cap);
  */
 void *bufs_move(struct bufs *b, void *p, size_t used, size_t size, size_t *cap);
 
+/*
+ * A request buffer p (*cap bytes, used of them read) that filled up: move
+ * it (bufs_move) to one that holds need bytes when the request's length
+ * is known (need > *cap), else to twice its size while the head is still
+ * coming in; never past limit. NULL as bufs_move.
+ */
+void *bufs_grow(struct bufs *b, void *p, size_t used, size_t need, size_t limit,
+		size_t *cap);
+
 /* Give back a buffer from bufs_get, bufs_get_size or bufs_move. NULL is a
  * no-op. Any thread. */
 static inline void

@@ -282,10 +282,8 @@ maybe_refresh(struct ep_worker *w)
 static bool
 grow_rx(struct ep_worker *w, struct conn *c, size_t need)
 {
-	size_t limit = w->base.srv->max_request;
-	size_t want = need > c->rx_cap ? need : 2 * c->rx_cap;
-	char *rx = bufs_move(&w->base.srv->bufs, c->rx, c->rx_len,
-			     want < limit ? want : limit, &c->rx_cap);
+	char *rx = bufs_grow(&w->base.srv->bufs, c->rx, c->rx_len, need,
+			     w->base.srv->max_request, &c->rx_cap);
 
 	if (rx == NULL) {
 		answer_error(w, c, 503);

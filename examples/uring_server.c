@@ -442,10 +442,8 @@ pause_recv(struct ur_worker *w, struct uconn *c)
 static bool
 grow_rx(struct ur_worker *w, struct uconn *c)
 {
-	size_t limit = w->base.srv->max_request;
-	size_t want = c->rx_need > c->rx_cap ? c->rx_need : 2 * c->rx_cap;
-	char *rx = bufs_move(&w->base.srv->bufs, c->rx, c->rx_len,
-			     want < limit ? want : limit, &c->rx_cap);
+	char *rx = bufs_grow(&w->base.srv->bufs, c->rx, c->rx_len, c->rx_need,
+			     w->base.srv->max_request, &c->rx_cap);
 
 	if (rx == NULL) {
 		answer_error(w, c, 503);

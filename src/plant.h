@@ -106,6 +106,11 @@ enum cbm_site {
 					(frontier.h, F5) */
 	CBM_SITE_CLASS_MAKING,	     /* heap.c: a heap's class lock held, the
 					class's pool made, not yet published */
+	CBM_SITE_STATS_READING,	     /* stats.c: a snapshot looked at the
+					transit word, and is about to read
+					the tiers */
+	CBM_SITE_RECLAIM_SPLICED,    /* reclaim.c: a reclaimed batch is on the
+					freelist and still counted in flight */
 };
 
 typedef void (*cbm_site_hook)(enum cbm_site site);

@@ -153,6 +153,7 @@ splice_batch(struct cbm_pool *pool)
 	cbm_transit_begin(&pool->global.transit);
 	if (n > 0)
 		cbm_global_free_chain(&pool->global, first, last, n);
+	CBM_YIELD_AT(CBM_SITE_RECLAIM_SPLICED);
 	cbm_counter_add_owned(&rc->reclaimed, n);
 	cbm_counter_add_owned(&rc->grace_periods, 1);
 	cbm_store_relaxed_u64(&rc->in_flight, 0);

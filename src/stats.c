@@ -13,7 +13,8 @@
  * is bracketed by the transit word (transit.h, T1), so a snapshot read
  * between two looks at the word that show nothing moved and nothing in
  * flight is one consistent state (T2); a snapshot that raced a move is read
- * again. While application calls run, their own moves and pops make it
+ * again, as long as that thread keeps moving, without counting a try (T4,
+ * T5). While application calls run, their own moves and pops make it
  * approximate: it retries a few times around their moves, never waits for
  * them, and then gives its last reading.
  */
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "global.h"
+#include "plant.h"
 #include "pool.h"
 #include "report.h"
 #include "reclaim.h"
@@ -141,7 +143,8 @@ read_snapshot(const struct cbm_pool *pool, cbm_stats *out)
 int
 cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 {
-	unsigned spins = 0;
+	const struct cbm_transit *transit;
+	unsigned spins = 0, tries = 0;
 
 	if (cbm_unlikely(pool == NULL || out == NULL)) {
 		cbm_report(pool, CBM_ERR_BAD_ARG, NULL,
@@ -149,20 +152,30 @@ cbm_pool_stats(const cbm_pool *pool, cbm_stats *out)
 			   pool == NULL ? "pool" : "snapshot");
 		return -EINVAL;
 	}
-	for (unsigned tries = 1;; tries++) {
-		uint64_t t = cbm_transit_read_begin(&pool->global.transit);
+	transit = &pool->global.transit;
+	for (;;) {
+		uint64_t ended = cbm_transit_reclaimer_ended(transit); /* T5 */
+		uint64_t t = cbm_transit_read_begin(transit);
 
 		/* The reclamation thread's moves end without waiting for
 		 * anyone (transit.h, T4): wait them out, however long its
-		 * thread is kept off the CPU. */
+		 * thread is kept off the CPU, and count no try for them. */
 		if (cbm_transit_reclaimer_moving(t)) {
 			cbm_spin_wait(&spins);
 			continue;
 		}
+		CBM_YIELD_AT(CBM_SITE_STATS_READING);
 		read_snapshot(pool, out);
-		if ((cbm_transit_in_flight(t) == 0 &&
-		     cbm_transit_read_end(&pool->global.transit, t)) ||
-		    tries >= SNAPSHOT_TRIES)
+		if (cbm_transit_in_flight(t) == 0 &&
+		    cbm_transit_read_end(transit, t))
+			return 0;
+		/* A read one of its moves overlapped is read again, untried
+		 * (T5); only the application's moves use up the tries. */
+		if (cbm_transit_reclaimer_since(transit, ended)) {
+			cbm_spin_wait(&spins);
+			continue;
+		}
+		if (++tries >= SNAPSHOT_TRIES)
 			return 0;
 	}
 }

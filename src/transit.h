@@ -37,6 +37,14 @@
  *      may last as long as their thread is preempted, so a reader that
  *      must not block (stats) only retries a few times around them. Which
  *      kind a move is comes from the thread that makes it (cbm_mover).
+ *  T5. reclaimer_ended counts the reclamation thread's moves that ended,
+ *      and is counted before the move's end is (release, pairs with the
+ *      acquire in cbm_transit_reclaimer_since). So a reader that read it
+ *      before its first look at the word, and finds it unchanged and the
+ *      word showing no reclaimer move in flight after its last look, knows
+ *      that no move of that thread overlapped its reading: a failed read
+ *      that it did overlap is waited out, not counted as one of the few
+ *      tries around the application's moves (T4).
  *
  * Memory order: begin is a relaxed increment followed by a release fence,
  * so a reader that sees any effect of the move (through an acquire of the
@@ -62,6 +70,7 @@
 
 struct cbm_transit {
 	_Alignas(CBM_CACHELINE) cbm_atomic_u64 word; /* T2 */
+	cbm_atomic_u64 reclaimer_ended;		     /* T5 */
 };
 
 #define CBM_TRANSIT_IN_FLIGHT 0xffffffffu
@@ -78,6 +87,7 @@ static inline void
 cbm_transit_init(struct cbm_transit *t)
 {
 	cbm_store_relaxed_u64(&t->word, 0);
+	cbm_store_relaxed_u64(&t->reclaimer_ended, 0);
 }
 
 /* In a fork child: the threads whose moves were in flight do not exist
@@ -112,8 +122,16 @@ cbm_transit_begin(struct cbm_transit *t)
 static inline void
 cbm_transit_end(struct cbm_transit *t, bool moved)
 {
-	/* Release: pairs with the acquire in read_begin. */
-	uint64_t old = atomic_fetch_add_explicit(
+	uint64_t old;
+
+	/* T5, before the end itself; release: pairs with the acquire load of
+	 * a reader's first look at it (cbm_transit_reclaimer_ended). */
+	if (cbm_mover == CBM_MOVER_RECLAIMER)
+		atomic_fetch_add_explicit(&t->reclaimer_ended, 1,
+					  memory_order_release);
+	/* Release: pairs with the acquire in read_begin (and the one in
+	 * cbm_transit_reclaimer_since, which then sees the count above). */
+	old = atomic_fetch_add_explicit(
 		&t->word, (moved ? CBM_TRANSIT_ENDED : 0) - cbm_mover,
 		memory_order_release);
 
@@ -166,6 +184,32 @@ cbm_transit_read_end(const struct cbm_transit *t, uint64_t start)
 	now = cbm_load_relaxed_u64(&t->word);
 #endif
 	return now == start;
+}
+
+/* T5: a reader's look at the reclamation thread's count, before its first
+ * look at the word. Acquire: pairs with the release increment in end, so a
+ * move counted here is also seen begun by the look at the word after it. */
+static inline uint64_t
+cbm_transit_reclaimer_ended(const struct cbm_transit *t)
+{
+	return cbm_load_acquire_u64(&t->reclaimer_ended);
+}
+
+/*
+ * T5: after a read that failed, true when a move of the reclamation thread
+ * overlapped it: one in flight now, or one that ended since ended_before
+ * (cbm_transit_reclaimer_ended, read before the read's first look).
+ */
+static inline bool
+cbm_transit_reclaimer_since(const struct cbm_transit *t, uint64_t ended_before)
+{
+	/* Acquire: pairs with end's release increment of the word (every
+	 * change of the word is a read-modify-write, so a later one carries
+	 * it), after which the count's increment is seen. */
+	uint64_t now = cbm_load_acquire_u64(&t->word);
+
+	return cbm_transit_reclaimer_moving(now) ||
+	       cbm_load_relaxed_u64(&t->reclaimer_ended) != ended_before;
 }
 
 #endif /* CBM_TRANSIT_H */

@@ -499,6 +499,57 @@ stats_are_exact_while_an_idle_drain_is_half_done(void **state)
 	give_back_all(pool, b + MAG, CAP - MAG);
 }
 
+static void *
+stats_stopping_main(void *arg)
+{
+	struct stats_call *s = arg;
+
+	my_site = CBM_SITE_STATS_READING;
+	assert_int_equal(cbm_pool_stats(s->pool, &s->st), 0);
+	my_site = NO_SITE;
+	return NULL;
+}
+
+/*
+ * A snapshot that waited out one move of the reclamation thread, and whose
+ * next reading a second move overlaps (a reclaimed batch on the freelist
+ * and still counted in flight: in both places): it must wait that one out
+ * too, not give its reading up as approximate because the first wait used
+ * up its tries (transit.h, T4-T5; the tries are for the application's
+ * moves). No application call runs while it reads.
+ */
+static void
+a_snapshot_waits_out_every_reclaimer_move(void **state)
+{
+	cbm_pool *pool = window_pool(CBM_IDLE_TRIM_OFF);
+	struct stats_call s = {.pool = pool};
+	pthread_t t;
+	void *b[CAP];
+
+	(void)state;
+	hold_reset();
+	for (int i = 0; i < CAP; i++)
+		assert_non_null(b[i] = cbm_alloc(pool));
+	atomic_store(&hold.any_site, CBM_SITE_RECLAIM_SPLICED);
+	for (int i = 0; i < MAG; i++)
+		cbm_retire(pool, b[i]);
+	assert_true(wait_stops(1)); /* 1: the reclaimer, in its first move */
+	assert_int_equal(pthread_create(&t, NULL, stats_stopping_main, &s), 0);
+	usleep(50 * 1000); /* the snapshot waits, many times round */
+	atomic_store(&hold.any_site, CBM_SITE_RECLAIM_SPLICED);
+	let_go();
+	assert_true(wait_stops(2)); /* 2: the snapshot, about to read */
+	for (int i = MAG; i < CAP; i++)
+		cbm_retire(pool, b[i]);
+	assert_true(wait_stops(3)); /* 3: the reclaimer, in its next move */
+	let_go();		    /* the snapshot reads across it */
+	usleep(50 * 1000);
+	let_go();
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_exact(&s.st, 0);
+	give_back_all(pool, NULL, 0);
+}
+
 #endif /* CBM_FAULT_INJECTION */
 
 /*
@@ -554,6 +605,7 @@ main(void)
 		T(a_failing_bulk_allocation_does_not_starve_a_single_one),
 		T(two_gathering_bulk_allocations_do_not_both_fail),
 		T(stats_are_exact_while_an_idle_drain_is_half_done),
+		T(a_snapshot_waits_out_every_reclaimer_move),
 #endif
 		T(stats_are_exact_under_retires_and_idle_trims),
 	};

@@ -48,6 +48,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <dlfcn.h>
@@ -128,8 +130,35 @@ dry(const char *peer)
 	std::abort();
 }
 
+/* Google Benchmark's index of the calling thread in the run under way, set
+ * by start(): a peer adapter may key per-thread state by it (mixed.h's
+ * size sequences), so that a thread asks the same of every peer. */
+inline thread_local int thread_index = 0;
+
+/* What a peer adds to a run's report on thread 0, if it has anything to
+ * add (P::after_run(state)): detected, so that peers without it need not
+ * say so. */
+template <class P, class = void> struct has_after_run : std::false_type {
+};
+template <class P>
+struct has_after_run<P, std::void_t<decltype(P::after_run(
+				std::declval<benchmark::State &>()))>>
+    : std::true_type {
+};
+
+/* Right before the loop: the peer's per-thread set-up, then the clock. */
+template <class P>
+void
+start(benchmark::State &state)
+{
+	thread_index = state.thread_index();
+	P::thread_init();
+	run_clock_start(state);
+}
+
 /* Right after the loop. items: what the thread completed. */
-inline void
+template <class P>
+void
 finish(benchmark::State &state, std::uint64_t items)
 {
 	state.SetIterationTime(run_clock_stop());
@@ -144,14 +173,15 @@ finish(benchmark::State &state, std::uint64_t items)
 	state.counters["cut"] = run_clock_was_cut() ? 1 : 0;
 	if (state.threads() > cpus())
 		state.SetLabel("oversubscribed");
+	if constexpr (has_after_run<P>::value)
+		P::after_run(state);
 }
 
 template <class P>
 void
 pair(benchmark::State &state, typename P::pool *pool)
 {
-	P::thread_init();
-	run_clock_start(state);
+	start<P>(state);
 	for (auto _ : state) {
 		void *buf = P::get(pool);
 
@@ -160,7 +190,7 @@ pair(benchmark::State &state, typename P::pool *pool)
 		benchmark::DoNotOptimize(buf);
 		P::put(pool, buf);
 	}
-	finish(state, state.iterations());
+	finish<P>(state, state.iterations());
 }
 
 template <class P, unsigned D>
@@ -170,8 +200,7 @@ depth(benchmark::State &state, typename P::pool *pool)
 	void *bufs[D];
 	std::uint64_t done = 0;
 
-	P::thread_init();
-	run_clock_start(state);
+	start<P>(state);
 	for (auto _ : state) {
 		if (run_clock_over())
 			continue;
@@ -185,7 +214,7 @@ depth(benchmark::State &state, typename P::pool *pool)
 			P::put(pool, bufs[i]);
 		done++;
 	}
-	finish(state, done * D);
+	finish<P>(state, done * D);
 }
 
 template <class P>
@@ -195,8 +224,7 @@ bulk(benchmark::State &state, typename P::pool *pool)
 	void *bufs[batch];
 	std::uint64_t done = 0;
 
-	P::thread_init();
-	run_clock_start(state);
+	start<P>(state);
 	for (auto _ : state) {
 		if (run_clock_over())
 			continue;
@@ -206,7 +234,7 @@ bulk(benchmark::State &state, typename P::pool *pool)
 		P::put_bulk(pool, bufs, batch);
 		done++;
 	}
-	finish(state, done * batch);
+	finish<P>(state, done * batch);
 }
 
 /* Stands for a batch that says "no more": see producer_consumer. */
@@ -231,8 +259,7 @@ producer_consumer(benchmark::State &state, typename P::pool *pool,
 	std::uint64_t done = 0;
 	void *bufs[batch];
 
-	P::thread_init();
-	run_clock_start(state);
+	start<P>(state);
 	for (auto _ : state) {
 		if (stopped)
 			continue;
@@ -262,7 +289,7 @@ producer_consumer(benchmark::State &state, typename P::pool *pool,
 		}
 	}
 	/* An item is a buffer that made the whole trip: count it once. */
-	finish(state, done * batch);
+	finish<P>(state, done * batch);
 }
 
 template <class P>
@@ -271,10 +298,9 @@ retire(benchmark::State &state, typename P::pool *pool)
 {
 	std::uint64_t reclaimed0 = 0, graces0 = 0, retired = 0;
 
-	P::thread_init();
 	if (state.thread_index() == 0)
 		P::reclaim_counts(pool, &reclaimed0, &graces0);
-	run_clock_start(state);
+	start<P>(state);
 	for (auto _ : state) {
 		void *buf = P::get(pool);
 
@@ -285,7 +311,7 @@ retire(benchmark::State &state, typename P::pool *pool)
 		P::retire(pool, buf);
 		retired++;
 	}
-	finish(state, retired);
+	finish<P>(state, retired);
 	if (state.thread_index() == 0) {
 		std::uint64_t reclaimed, graces;
 
@@ -310,6 +336,20 @@ malloc_library()
 	    info.dli_fname == nullptr)
 		return "unknown";
 	return info.dli_fname;
+}
+
+/* One workload under its name, timed by the run's clock (run_clock.h), at
+ * every thread count; pairs_only: the even ones (producer and consumer). */
+template <class Fn, class... Args>
+void
+register_workload(const std::string &name, bool pairs_only, Fn fn, Args... args)
+{
+	auto *b = benchmark::RegisterBenchmark(name.c_str(), fn, args...);
+
+	b->UseManualTime()->Setup(run_begin)->Teardown(run_end);
+	for (int t : thread_counts())
+		if (!pairs_only || t % 2 == 0)
+			b->Threads(t);
 }
 
 template <class P> struct suite {
@@ -352,15 +392,9 @@ template <class P> struct suite {
 	void add(const char *workload, std::size_t size, bool pairs_only, Fn fn,
 		 Args... args)
 	{
-		std::string name = std::string(workload) + "/" + P::name +
-				   "/size:" + std::to_string(size);
-		auto *b =
-			benchmark::RegisterBenchmark(name.c_str(), fn, args...);
-
-		b->UseManualTime()->Setup(run_begin)->Teardown(run_end);
-		for (int t : thread_counts())
-			if (!pairs_only || t % 2 == 0)
-				b->Threads(t);
+		register_workload(std::string(workload) + "/" + P::name +
+					  "/size:" + std::to_string(size),
+				  pairs_only, fn, args...);
 	}
 
 	void register_all()
@@ -423,16 +457,38 @@ take_own_flags(int *argc, char **argv)
 	return true;
 }
 
+/* The start of a binary's main: the harness's flags, then Google
+ * Benchmark's; false (exit 2) on one that neither knows. */
+inline bool
+take_flags(int *argc, char **argv)
+{
+	if (!take_own_flags(argc, argv))
+		return false;
+	benchmark::Initialize(argc, argv);
+	return !benchmark::ReportUnrecognizedArguments(*argc, argv);
+}
+
+/* What every binary says of its run, on stderr and in the JSON context;
+ * what: a few words on the runs, after the peer's name ("" for none). */
+inline void
+describe_run(const char *peer, const char *what)
+{
+	std::fprintf(stderr,
+		     "bench: %s%s, %d CPUs available: runs with more threads "
+		     "are labelled oversubscribed\n",
+		     peer, what, cpus());
+	benchmark::AddCustomContext("peer", peer);
+	benchmark::AddCustomContext("cpus_available", std::to_string(cpus()));
+	benchmark::AddCustomContext("malloc_from", malloc_library());
+}
+
 template <class P>
 int
 run(int argc, char **argv)
 {
 	suite<P> s;
 
-	if (!take_own_flags(&argc, argv))
-		return 2;
-	benchmark::Initialize(&argc, argv);
-	if (benchmark::ReportUnrecognizedArguments(argc, argv))
+	if (!take_flags(&argc, argv))
 		return 2;
 	(void)cpus(); /* before a peer's init can narrow the affinity */
 	if (!P::init(pool_bytes<P>())) {
@@ -447,13 +503,7 @@ run(int argc, char **argv)
 		P::fini();
 		return 1;
 	}
-	std::fprintf(stderr,
-		     "bench: %s, %d CPUs available: runs with more threads "
-		     "are labelled oversubscribed\n",
-		     P::name, cpus());
-	benchmark::AddCustomContext("peer", P::name);
-	benchmark::AddCustomContext("cpus_available", std::to_string(cpus()));
-	benchmark::AddCustomContext("malloc_from", malloc_library());
+	describe_run(P::name, "");
 	benchmark::AddCustomContext("pool_capacity",
 				    std::to_string(pool_capacity()));
 	s.register_all();

@@ -30,8 +30,8 @@
  * run's figure is that allocator's after the whole workload, the same
  * sequence of runs for every allocator.
  *
- * Timing, time limits and the oversubscription label are harness.h's
- * (run_clock.h, finish()).
+ * The loops, timing, time limits and the oversubscription label are
+ * harness.h's (run_clock.h, finish()), through the adapter sized<P> below.
  */
 #ifndef BENCH_MIXED_H
 #define BENCH_MIXED_H
@@ -57,9 +57,6 @@ namespace mixed
 constexpr std::size_t touch_bytes = 64;
 static_assert(touch_bytes <= mixed_bands[0].lo,
 	      "no request is smaller than what is written");
-static_assert(mixed_sequence_length % deep == 0 &&
-		      mixed_sequence_length % batch == 0,
-	      "a batch never wraps round the sequence");
 
 /* One sequence per thread index, made before any run. */
 inline std::vector<std::vector<std::uint32_t>> &
@@ -79,18 +76,6 @@ out_of_memory(const char *peer, std::size_t size)
 	std::abort();
 }
 
-template <class P>
-inline void *
-take(typename P::heap *heap, std::size_t size)
-{
-	void *buf = P::heap_alloc(heap, size);
-
-	if (buf == nullptr)
-		out_of_memory(P::name, size);
-	std::memset(buf, 0x5a, touch_bytes);
-	return buf;
-}
-
 inline double
 rss_bytes()
 {
@@ -107,108 +92,54 @@ rss_bytes()
 }
 
 /*
- * finish(), and the memory figure. After the loop every thread has passed
- * Google Benchmark's closing barrier, so every buffer of the run is back
- * with the allocator. Counters are summed over threads: only thread 0
- * sets it.
+ * An allocator P (peer_heap.h, peer_malloc.h: heap_alloc(heap, size)) as
+ * the single-size peer that harness.h's workloads drive: get() asks for
+ * the next size of the calling thread's sequence, round and round, and
+ * writes the buffer's first cache line. So the mixed runs are harness.h's
+ * pair, depth and producer -> consumer loops, stop protocol included, and
+ * differ from the single-size ones only in what each get asks for.
  */
-inline void
-finish_mixed(benchmark::State &state, std::uint64_t items)
-{
-	finish(state, items);
-	if (state.thread_index() != 0)
-		return;
-	state.counters["rss_bytes"] = rss_bytes();
-}
+template <class P> struct sized {
+	static constexpr const char *name = P::name;
+	using pool = typename P::heap;
 
-template <class P>
-void
-pair(benchmark::State &state, typename P::heap *heap)
-{
-	const std::uint32_t *sizes = sequences()[state.thread_index()].data();
-	std::size_t next = 0;
+	static inline thread_local const std::uint32_t *sequence;
+	static inline thread_local std::size_t next;
 
-	P::thread_init();
-	run_clock_start(state);
-	for (auto _ : state) {
-		void *buf = take<P>(heap, sizes[next]);
+	static void thread_init()
+	{
+		P::thread_init();
+		sequence = sequences()[thread_index].data();
+		next = 0;
+	}
+
+	static void *get(pool *heap)
+	{
+		std::size_t size = sequence[next];
+		void *buf = P::heap_alloc(heap, size);
 
 		next = (next + 1) % mixed_sequence_length;
-		benchmark::DoNotOptimize(buf);
+		if (buf == nullptr)
+			out_of_memory(P::name, size);
+		std::memset(buf, 0x5a, touch_bytes);
+		return buf;
+	}
+
+	static void put(pool *heap, void *buf)
+	{
 		P::heap_free(heap, buf);
 	}
-	finish_mixed(state, state.iterations());
-}
 
-template <class P, unsigned D>
-void
-depth(benchmark::State &state, typename P::heap *heap)
-{
-	const std::uint32_t *sizes = sequences()[state.thread_index()].data();
-	std::size_t next = 0;
-	void *bufs[D];
-	std::uint64_t done = 0;
-
-	P::thread_init();
-	run_clock_start(state);
-	for (auto _ : state) {
-		if (run_clock_over())
-			continue;
-		for (unsigned i = 0; i < D; i++)
-			bufs[i] = take<P>(heap, sizes[next + i]);
-		next = (next + D) % mixed_sequence_length;
-		benchmark::DoNotOptimize(bufs);
-		for (unsigned i = 0; i < D; i++)
-			P::heap_free(heap, bufs[i]);
-		done++;
+	/*
+	 * The memory figure (harness.h's finish(), thread 0). After the loop
+	 * every thread has passed Google Benchmark's closing barrier, so
+	 * every buffer of the run is back with the allocator.
+	 */
+	static void after_run(benchmark::State &state)
+	{
+		state.counters["rss_bytes"] = rss_bytes();
 	}
-	finish_mixed(state, done * D);
-}
-
-/* harness.h's producer_consumer, stop protocol included, with sizes. */
-template <class P>
-void
-producer_consumer(benchmark::State &state, typename P::heap *heap,
-		  const std::vector<bench_handoff *> *rings)
-{
-	const std::uint32_t *sizes = sequences()[state.thread_index()].data();
-	std::size_t next = 0;
-	bench_handoff *ring = (*rings)[state.thread_index() / 2];
-	bool producer = state.thread_index() % 2 == 0;
-	bool stopped = false;
-	std::uint64_t done = 0;
-	void *bufs[batch];
-
-	P::thread_init();
-	run_clock_start(state);
-	for (auto _ : state) {
-		if (stopped)
-			continue;
-		if (producer) {
-			if (run_clock_over()) {
-				for (unsigned i = 0; i < batch; i++)
-					bufs[i] = &stop_marker;
-				bench_handoff_send(ring, bufs, batch);
-				stopped = true;
-				continue;
-			}
-			for (unsigned i = 0; i < batch; i++)
-				bufs[i] = take<P>(heap, sizes[next + i]);
-			next = (next + batch) % mixed_sequence_length;
-			bench_handoff_send(ring, bufs, batch);
-		} else {
-			bench_handoff_receive(ring, bufs, batch);
-			if (bufs[0] == &stop_marker) {
-				stopped = true;
-				continue;
-			}
-			for (unsigned i = 0; i < batch; i++)
-				P::heap_free(heap, bufs[i]);
-			done++;
-		}
-	}
-	finish_mixed(state, done * batch);
-}
+};
 
 template <class P> struct suite {
 	typename P::heap *heap = nullptr;
@@ -242,23 +173,18 @@ template <class P> struct suite {
 	template <class Fn, class... Args>
 	void add(const char *workload, bool pairs_only, Fn fn, Args... args)
 	{
-		std::string name =
-			std::string(workload) + "/" + P::name + "/mixed";
-		auto *b =
-			benchmark::RegisterBenchmark(name.c_str(), fn, args...);
-
-		b->UseManualTime()->Setup(run_begin)->Teardown(run_end);
-		for (int t : thread_counts())
-			if (!pairs_only || t % 2 == 0)
-				b->Threads(t);
+		register_workload(std::string(workload) + "/" + P::name +
+					  "/mixed",
+				  pairs_only, fn, args...);
 	}
 
 	void register_all()
 	{
-		add("pair", false, pair<P>, heap);
-		add("depth32", false, depth<P, batch>, heap);
-		add("depth512", false, depth<P, deep>, heap);
-		add("pc", true, producer_consumer<P>, heap, &rings);
+		add("pair", false, bench::pair<sized<P>>, heap);
+		add("depth32", false, bench::depth<sized<P>, batch>, heap);
+		add("depth512", false, bench::depth<sized<P>, deep>, heap);
+		add("pc", true, bench::producer_consumer<sized<P>>, heap,
+		    &rings);
 	}
 };
 
@@ -279,10 +205,7 @@ run(int argc, char **argv)
 {
 	suite<P> s;
 
-	if (!take_own_flags(&argc, argv))
-		return 2;
-	benchmark::Initialize(&argc, argv);
-	if (benchmark::ReportUnrecognizedArguments(argc, argv))
+	if (!take_flags(&argc, argv))
 		return 2;
 	if (!s.create()) {
 		std::fprintf(stderr, "bench: %s: cannot create the heap\n",
@@ -290,13 +213,7 @@ run(int argc, char **argv)
 		s.destroy();
 		return 1;
 	}
-	std::fprintf(stderr,
-		     "bench: %s, mixed sizes, %d CPUs available: runs with "
-		     "more threads are labelled oversubscribed\n",
-		     P::name, cpus());
-	benchmark::AddCustomContext("peer", P::name);
-	benchmark::AddCustomContext("cpus_available", std::to_string(cpus()));
-	benchmark::AddCustomContext("malloc_from", malloc_library());
+	describe_run(P::name, ", mixed sizes");
 	benchmark::AddCustomContext("sizes", mixed_description);
 	benchmark::AddCustomContext("mean_size", mean_size());
 	s.register_all();

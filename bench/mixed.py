@@ -25,7 +25,6 @@ import os
 import re
 import statistics
 import sys
-import time
 
 # run and report are imported from the source tree, which should stay
 # clean.
@@ -61,52 +60,13 @@ def mixed_key(run_name):
 def measure(build, out, mode_name):
     """Every workload of every allocator built, round by round: the names
     of the runs that failed."""
-    mode = run.MODES[mode_name]
     json_dir = os.path.join(out, "mixed", "json")
     log_dir = os.path.join(out, "mixed", "log")
-    for d in (json_dir, log_dir):
-        os.makedirs(d, exist_ok=True)
-        # A previous run's files would be mixed into this run's table.
-        for f in os.listdir(d):
-            os.remove(os.path.join(d, f))
-
-    binaries = {}
-    for peer in [SUBJECT] + MALLOCS:
-        path = os.path.join(build, "bench", "mixed_" + peer)
-        if os.access(path, os.X_OK):
-            binaries[peer] = path
-        else:
-            print(f"mixed: {peer}: not built (library missing?), skipped")
-    if SUBJECT not in binaries:
-        sys.exit(f"mixed: mixed_{SUBJECT} is not built: nothing to compare")
-
-    print(f"mixed: {mode_name} run: {mode['rounds']} round(s) of "
-          f"{mode['reps']} repetitions of at least {mode['min_time']} s "
-          f"per cell, each cut at {mode['limit']} s")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MALLOC_PERTURB_", "MALLOC_CHECK_")}
-    began = time.monotonic()
-    failed = []
-    for rnd in range(1, mode["rounds"] + 1):
-        order = list(binaries.items())
-        if rnd % 2 == 0:
-            order.reverse()
-        for workload in WORKLOADS:
-            print(f"  round {rnd} {workload:9}", end="", flush=True)
-            for peer, path in order:
-                name = f"{workload}-{peer}-r{rnd}"
-                rc, took = run.run_one(path, workload, mode,
-                                       os.path.join(json_dir, name + ".json"),
-                                       os.path.join(log_dir, name + ".txt"),
-                                       env)
-                if rc != 0:
-                    print(f" {peer} (FAILED, exit {rc})", end="")
-                    failed.append(name)
-                else:
-                    print(f" {peer} {took:.0f}s", end="")
-                sys.stdout.flush()
-            print()
-    print(f"mixed: ran for {time.monotonic() - began:.0f} s")
+    run.empty_dirs(json_dir, log_dir)
+    binaries = run.find_binaries(build, "mixed_", [SUBJECT] + MALLOCS,
+                                 SUBJECT, "mixed")
+    failed = run.run_rounds("mixed", mode_name, binaries, WORKLOADS,
+                            json_dir, log_dir)
     return json_dir, failed
 
 

@@ -65,6 +65,72 @@ def run_one(path, workload, mode, json_path, log_path, env):
     return rc, time.monotonic() - t0
 
 
+def empty_dirs(*dirs):
+    """Make each directory, and empty it: a previous run's files would be
+    mixed into this run's table."""
+    for d in dirs:
+        os.makedirs(d, exist_ok=True)
+        for f in os.listdir(d):
+            os.remove(os.path.join(d, f))
+
+
+def find_binaries(build, prefix, peers, subject, tag):
+    """{peer: path} of the peers' binaries that were built; exits when the
+    subject's is not."""
+    binaries = {}
+    for peer in peers:
+        path = os.path.join(build, "bench", prefix + peer)
+        if os.access(path, os.X_OK):
+            binaries[peer] = path
+        else:
+            print(f"{tag}: {peer}: not built (library missing?), skipped")
+    if subject not in binaries:
+        sys.exit(f"{tag}: {prefix}{subject} is not built: nothing to "
+                 "compare")
+    return binaries
+
+
+def run_rounds(tag, mode_name, binaries, workloads, json_dir, log_dir,
+               wanted=lambda workload, peer: True):
+    """Every wanted (workload, peer) of the binaries, round by round, the
+    peers' order reversed every other round: the names of the runs that
+    failed."""
+    mode = MODES[mode_name]
+    print(f"{tag}: {mode_name} run: {mode['rounds']} round(s) of "
+          f"{mode['reps']} repetitions of at least {mode['min_time']} s "
+          f"per cell, each cut at {mode['limit']} s")
+    # glibc would fill every buffer it hands out and takes back (meson
+    # test sets this one).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MALLOC_PERTURB_", "MALLOC_CHECK_")}
+    began = time.monotonic()
+    failed = []
+    for rnd in range(1, mode["rounds"] + 1):
+        order = list(binaries.items())
+        if rnd % 2 == 0:
+            order.reverse()
+        for workload in workloads:
+            print(f"  round {rnd} {workload:9}", end="", flush=True)
+            for peer, path in order:
+                if not wanted(workload, peer):
+                    continue
+                name = f"{workload}-{peer}-r{rnd}"
+                rc, took = run_one(path, workload, mode,
+                                   os.path.join(json_dir, name + ".json"),
+                                   os.path.join(log_dir, name + ".txt"), env)
+                if rc == SKIPPED:
+                    print(f" {peer} (could not start: skipped)", end="")
+                elif rc != 0:
+                    print(f" {peer} (FAILED, exit {rc})", end="")
+                    failed.append(name)
+                else:
+                    print(f" {peer} {took:.0f}s", end="")
+                sys.stdout.flush()
+            print()
+    print(f"{tag}: ran for {time.monotonic() - began:.0f} s")
+    return failed
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build", help="meson build directory")
@@ -80,55 +146,12 @@ def main():
     mode = MODES[args.mode]
     json_dir = os.path.join(args.out, "json")
     log_dir = os.path.join(args.out, "log")
-    os.makedirs(json_dir, exist_ok=True)
-    os.makedirs(log_dir, exist_ok=True)
-    # A previous run's files would be mixed into this run's table.
-    for d in (json_dir, log_dir):
-        for f in os.listdir(d):
-            os.remove(os.path.join(d, f))
-
-    binaries = {}
-    for peer in PEERS:
-        path = os.path.join(args.build, "bench", "bench_" + peer)
-        if os.access(path, os.X_OK):
-            binaries[peer] = path
-        else:
-            print(f"bench: {peer}: not built (library missing?), skipped")
-    if "cbm" not in binaries:
-        sys.exit("bench: bench_cbm is not built: nothing to compare")
-
-    print(f"bench: {args.mode} run: {mode['rounds']} round(s) of "
-          f"{mode['reps']} repetitions of at least {mode['min_time']} s "
-          f"per cell, each cut at {mode['limit']} s")
-    # glibc would fill every buffer it hands out and takes back (meson
-    # test sets this one).
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MALLOC_PERTURB_", "MALLOC_CHECK_")}
-    began = time.monotonic()
-    failed = []
-    for rnd in range(1, mode["rounds"] + 1):
-        order = list(binaries.items())
-        if rnd % 2 == 0:
-            order.reverse()
-        for workload in WORKLOADS:
-            print(f"  round {rnd} {workload:9}", end="", flush=True)
-            for peer, path in order:
-                if workload == "retire" and peer != "cbm":
-                    continue
-                name = f"{workload}-{peer}-r{rnd}"
-                rc, took = run_one(path, workload, mode,
-                                   os.path.join(json_dir, name + ".json"),
-                                   os.path.join(log_dir, name + ".txt"), env)
-                if rc == SKIPPED:
-                    print(f" {peer} (could not start: skipped)", end="")
-                elif rc != 0:
-                    print(f" {peer} (FAILED, exit {rc})", end="")
-                    failed.append(name)
-                else:
-                    print(f" {peer} {took:.0f}s", end="")
-                sys.stdout.flush()
-            print()
-    print(f"bench: ran for {time.monotonic() - began:.0f} s")
+    empty_dirs(json_dir, log_dir)
+    binaries = find_binaries(args.build, "bench_", PEERS, "cbm", "bench")
+    failed = run_rounds("bench", args.mode, binaries, WORKLOADS, json_dir,
+                        log_dir,
+                        lambda workload, peer:
+                        workload != "retire" or peer == "cbm")
 
     table = report.write_report(json_dir, args.out)
     print()

@@ -31,7 +31,9 @@
 # for the kernel: the sequences then run exactly as natively, minus the
 # kernel's side (which executes only on preemption, migration or signal).
 # "cbm inline" rows are the same driver built with CBM_INLINE
-# (pairs_cbm_inline), where it is built.
+# (pairs_cbm_inline), where it is built; "cbm trusted rseq", the default
+# driver on pools made with CBM_POOL_TRUST_BULK_FREES (pairs_cbm_trusted:
+# its bulk frees check no pointer; its pair is cbm's).
 #
 # Mixed sizes. A second table counts, per allocator, the pair of
 # cbm_heap_alloc/cbm_heap_free or malloc/free at sizes that change every
@@ -98,7 +100,7 @@ counts() {
 rows=""
 for p in $peers; do
 	case $p in
-	cbm) rows="$rows cbm:rseq cbm:portable cbm_inline:rseq cbm_inline:portable" ;;
+	cbm) rows="$rows cbm:rseq cbm:portable cbm_inline:rseq cbm_inline:portable cbm_trusted:rseq" ;;
 	*) rows="$rows $p:" ;;
 	esac
 done

@@ -16,8 +16,18 @@
 
 #include "cbm.h"
 
+/* Built with BENCH_CBM_TRUSTED: the same peer, whose pools trust their
+ * bulk frees (CBM_POOL_TRUST_BULK_FREES), for the bulk rows. */
+#ifdef BENCH_CBM_TRUSTED
+#define BENCH_CBM_NAME "cbm_trusted"
+#define BENCH_CBM_FLAGS CBM_POOL_TRUST_BULK_FREES
+#else
+#define BENCH_CBM_NAME "cbm"
+#define BENCH_CBM_FLAGS 0u
+#endif
+
 struct peer_cbm {
-	static constexpr const char *name = "cbm";
+	static constexpr const char *name = BENCH_CBM_NAME;
 	/* Only cbm has cbm_retire: the retire workload is registered for it
 	 * alone. */
 	static constexpr bool has_retire = true;
@@ -39,6 +49,7 @@ struct peer_cbm {
 
 		cfg.block_size = size;
 		cfg.capacity = capacity;
+		cfg.flags = BENCH_CBM_FLAGS;
 		cfg.name = "bench";
 		return cbm_pool_create(&cfg, &p) == 0 ? p : nullptr;
 	}

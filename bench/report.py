@@ -33,7 +33,12 @@ import re
 import statistics
 import sys
 
-PEERS = ["cbm", "glibc", "jemalloc", "mimalloc", "tcmalloc", "dpdk", "mutex"]
+PEERS = ["cbm", "glibc", "jemalloc", "mimalloc", "tcmalloc", "dpdk", "mutex",
+         "cbm_trusted"]
+# cbm with CBM_POOL_TRUST_BULK_FREES, measured on bulk32 only: a column of
+# the main table (cbm / cbm_trusted: what checking the freed pointers
+# costs), and the subject of a table of its own.
+TRUSTED = "cbm_trusted"
 WORKLOADS = ["pair", "depth32", "depth512", "bulk32", "pc"]
 DESCRIBE = {
     "pair": "alloc+free, one buffer at a time",
@@ -181,13 +186,16 @@ def machine(contexts):
     return c, cpus
 
 
-def ratio_table(runs, cells, contexts):
+def ratio_table(runs, cells, contexts, subject="cbm"):
+    """subject's items/s over each other peer's, per workload, size and
+    threads that subject ran."""
     ctx, cpus = machine(contexts)
-    peers = [p for p in PEERS[1:] if any(k[1] == p for k in cells)]
+    peers = [p for p in PEERS if p != subject and any(k[1] == p for k in cells)]
     out = []
-    out.append(f"cbm / peer: cbm's items/s divided by the peer's, same "
+    out.append(f"{subject} / peer: {subject}'s items/s divided by the "
+               f"peer's, same "
                f"workload, size and threads, paired within rounds; above 1 "
-               f"cbm is faster. "
+               f"{subject} is faster. "
                f"Medians over {how_many(cells)} (report.py), all peers in "
                f"one run, "
                f"{ctx.get('date', '')} on {ctx.get('host_name', '?')} "
@@ -195,25 +203,27 @@ def ratio_table(runs, cells, contexts):
                f"oversubscribed). ~: noisy (a coefficient of variation "
                f"above {NOISY:.0%} in either side's repetitions, or in the "
                f"ratio across rounds). "
-               f"!: a repetition of cbm's or the peer's stalled and was cut "
+               f"!: a repetition of {subject}'s or the peer's stalled and "
+               f"was cut "
                f"at its time limit; the rate is what it achieved until "
                f"then. -: not measured.")
     out.append("")
-    out.append("| workload | size | threads | cbm Mitems/s | "
+    out.append(f"| workload | size | threads | {subject} Mitems/s | "
                + " | ".join(f"/ {p}" for p in peers) + " |")
     out.append("|---|---:|---|---:|" + "---:|" * len(peers))
     keys = sorted({(w, s, t) for (w, p, s, t) in cells
-                   if p == "cbm" and w in WORKLOADS},
+                   if p == subject and w in WORKLOADS},
                   key=lambda k: (WORKLOADS.index(k[0]), k[1], k[2]))
     for w, s, t in keys:
-        mine = cells[(w, "cbm", s, t)]
+        mine = cells[(w, subject, s, t)]
         row = [w, str(s), threads_label(t, cpus),
                marks(mine) + mega(mine.items_per_second)]
         for p in peers:
             theirs = cells.get((w, p, s, t))
             r = None
             if theirs is not None:
-                r = paired_ratio(runs[(w, "cbm", s, t)], runs[(w, p, s, t)])
+                r = paired_ratio(runs[(w, subject, s, t)],
+                                 runs[(w, p, s, t)])
             if r is None:
                 row.append("-")
                 continue
@@ -222,6 +232,8 @@ def ratio_table(runs, cells, contexts):
                 ("~" if noisy else "")
             row.append(f"{mark}{ratio:.2f}x")
         out.append("| " + " | ".join(row) + " |")
+    if subject != "cbm":
+        return "\n".join(out) + "\n"
 
     retire = sorted((t, c) for (w, p, s, t), c in cells.items()
                     if w == "retire" and p == "cbm")
@@ -344,6 +356,10 @@ def write_report(json_dir, out_dir):
     if not any(k[1] == "cbm" for k in cells):
         sys.exit(f"report: no cbm results in {json_dir}")
     table = ratio_table(runs, cells, contexts)
+    if any(k[1] == TRUSTED for k in cells):
+        table += ("\nThe same pools made with CBM_POOL_TRUST_BULK_FREES "
+                  "(cbm.h: bulk frees unchecked, as DPDK's are), bulk32 "
+                  "only:\n\n" + ratio_table(runs, cells, contexts, TRUSTED))
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(table)
     with open(os.path.join(out_dir, "absolute.md"), "w") as f:

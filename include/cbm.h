@@ -124,6 +124,19 @@ struct rcu_flavor_struct;
  * longer runs of free buffers. Elastic pools and pools with release_ms keep
  * the exact stride, so that their memory goes back in small runs. */
 #define CBM_POOL_EXACT_STRIDE (1u << 8)
+/* Unchecked bulk frees, as DPDK's rte_mempool_put_bulk: cbm_free_bulk's
+ * fast path (one restartable sequence onto the CPU's cache, in the default
+ * per-CPU mode, for n up to what the cache holds) does not check that each
+ * pointer is a buffer of this pool held by the caller. A pointer that is
+ * not (another pool's, one inside a buffer, one given back twice, a NULL
+ * entry) then
+ * corrupts the pool without a report: later allocations return it, or the
+ * same buffer twice. Set it only where every bulk free gives back exactly
+ * what cbm_alloc or cbm_alloc_bulk gave; it saves the check's 5
+ * instructions a buffer (docs/benchmarks.md). cbm_free, the per-CPU lock
+ * mode, cbm_free_bulk's slower paths, debug pools and pools under a memory
+ * checker still check every pointer. */
+#define CBM_POOL_TRUST_BULK_FREES (1u << 9)
 
 /* idle_trim_ms value that never trims idle CPUs' caches. */
 #define CBM_IDLE_TRIM_OFF UINT_MAX
@@ -395,8 +408,9 @@ CBM_NODISCARD CBM_API CBM_HOT_CALL int cbm_alloc_bulk(cbm_pool *pool,
 
 /*
  * Give back n buffers. Each bad pointer goes to the error handler and is
- * skipped; the others are given back. NULL entries are skipped. Cost: O(n).
- * Any thread.
+ * skipped; the others are given back. NULL entries are skipped. A pool made
+ * with CBM_POOL_TRUST_BULK_FREES may check none of them (see there). Cost:
+ * O(n). Any thread.
  */
 CBM_API CBM_HOT_CALL void cbm_free_bulk(cbm_pool *pool, void *const *bufs,
 					size_t n);

@@ -690,13 +690,25 @@ cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n)
 	 * reports it, as it does a NULL pool or array). */
 	if (cbm_likely(pool != NULL && pool->fast == CBM_FAST_RSEQ) &&
 	    n - 1 < pool->map.slots && bufs != NULL) {
+		enum cbm_rseq_result r;
+
+		/* The caller vouches for every pointer (cbm.h): no check. */
+		if (pool->trust_bulk_frees) {
+			while ((r = cbm_rseq_push_bulk_trusted(&pool->map, bufs,
+							       n)) ==
+			       CBM_RSEQ_ABORTED)
+				count_abort(pool);
+			if (cbm_likely(r == CBM_RSEQ_DONE))
+				return;
+			free_bulk_general(pool, bufs, n);
+			return;
+		}
 		const struct cbm_rseq_check chk = {
 			.base = pool->base,
 			.stride_inv = pool->stride_inv,
 			.capacity = cbm_pool_capacity(pool),
 			.stride_shift = pool->stride_shift,
 		};
-		enum cbm_rseq_result r;
 
 		while ((r = cbm_rseq_push_bulk(&pool->map, &chk, bufs, n)) ==
 		       CBM_RSEQ_ABORTED)

@@ -29,7 +29,8 @@
 #define DEFAULT_MAGAZINE 256
 #define GUARD_MIN 8 /* debug pools: at least this many guard bytes */
 #define KNOWN_FLAGS                                                            \
-	(CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES | CBM_POOL_EXACT_STRIDE)
+	(CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES | CBM_POOL_EXACT_STRIDE |         \
+	 CBM_POOL_TRUST_BULK_FREES)
 #define DEFAULT_IDLE_TRIM_MS 1000
 #define MIN_IDLE_TRIM_MS 10
 #define DEFAULT_RELEASE_MS 1000
@@ -363,6 +364,10 @@ cbm_pool_create_placed(const cbm_pool_config *cfg,
 	pool->flags = cfg->flags;
 	pool->fast = cbm_fast_word(g.mode, cfg->flags);
 	pool->inline_key = pool->fast == CBM_FAST_RSEQ ? CBM_INLINE_LAYOUT : 0;
+	/* A pool that keeps books (debug, a memory checker) checks every
+	 * pointer whatever its flags say. */
+	pool->trust_bulk_frees = (cfg->flags & CBM_POOL_TRUST_BULK_FREES) &&
+				 !(pool->fast & CBM_FAST_BOOKKEEPING);
 	pool->map.slots = 2 * g.mag_size;
 	/* In every mode: the exported fast paths arm a sequence before the
 	 * fast table tells them the mode (src/fastpath.h). */

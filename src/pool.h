@@ -39,8 +39,9 @@ struct cbm_pool {
 	struct cbm_cache_map map; /* the caches (percpu.h) */
 	cbm_atomic_u64 capacity;
 	uint8_t stride_shift;
-	uint8_t inline_key; /* cbm/inline.h: its layout, if it may run */
-	uint16_t unused;
+	uint8_t inline_key;    /* cbm/inline.h: its layout, if it may run */
+	bool trust_bulk_frees; /* CBM_POOL_TRUST_BULK_FREES, and fast paths */
+	uint8_t unused;
 	uint32_t fast; /* CBM_FAST_*: the fast path */
 
 	/* Read-only after create, for slow paths. */

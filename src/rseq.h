@@ -482,6 +482,63 @@ slow:
 aborted:
 	return CBM_RSEQ_ABORTED;
 }
+
+/*
+ * Push n buffers (1 <= n <= the slots) on the calling CPU's cache in one
+ * sequence without checking them: a pool made with
+ * CBM_POOL_TRUST_BULK_FREES, whose caller promises that each is a buffer
+ * of the pool it holds (cbm.h). The copy is pop_bulk's, the other way;
+ * the slots are written above the count (harmless if aborted or
+ * refused). Commit: the word, count n higher.
+ */
+static inline enum cbm_rseq_result
+cbm_rseq_push_bulk_trusted(const struct cbm_cache_map *map, void *const *bufs,
+			   size_t n)
+{
+	// clang-format off
+	__asm__ goto(
+		CBM_RSEQ_BEGIN_FAST
+		"movq (%%rax), %%rdx\n\t"
+		/* count + n at most the slots; a lock bit is far above */
+		"movl %%edx, %%r8d\n\t"
+		"leal (%%r8,%[n]), %%r9d\n\t"
+		"cmpl %[limit], %%r9d\n\t"
+		"ja %l[slow]\n\t"
+		"leaq %c[slots_off](%%rax,%%r8,8), %%r8\n\t"
+		/* slots[count + i] = bufs[i] for i = n - 1 down to 0: the
+		 * last alone if n is odd, then two at a time */
+		"movq %[n], %%r9\n\t"
+		"testb $1, %%r9b\n\t"
+		"jz 6f\n\t"
+		"movq -8(%[bufs],%%r9,8), %%r10\n\t"
+		"movq %%r10, -8(%%r8,%%r9,8)\n\t"
+		"decq %%r9\n\t"
+		"jz 7f\n\t"
+		"6:\n\t"
+		"movups -16(%[bufs],%%r9,8), %%xmm0\n\t"
+		"movups %%xmm0, -16(%%r8,%%r9,8)\n\t"
+		"subq $2, %%r9\n\t"
+		"jnz 6b\n\t"
+		"7:\n\t"
+		"addq %[n], %%rdx\n\t"
+		"movq %%rdx, (%%rax)\n\t" /* commit */
+		"2:\n\t"
+		CBM_RSEQ_EXITS(
+			"",
+			"jmp %l[aborted]\n\t")
+		:
+		: CBM_RSEQ_INPUTS(map), [limit] "rm"(map->slots),
+		  [bufs] "r"(bufs), [n] "r"(n),
+		  [slots_off] "i"(CBM_CACHE_SLOTS_OFFSET)
+		: "rax", "rdx", "r8", "r9", "r10", "xmm0", "memory", "cc"
+		: slow, aborted);
+	// clang-format on
+	return CBM_RSEQ_DONE;
+slow:
+	return CBM_RSEQ_SLOW;
+aborted:
+	return CBM_RSEQ_ABORTED;
+}
 #endif /* x86-64 and not TSan */
 
 #endif /* CBM_RSEQ_H */

@@ -410,7 +410,10 @@ pool_config(const struct run *run, size_t capacity, unsigned magazine,
 		.magazine_size =
 			run->opt.magazine ? run->opt.magazine : magazine,
 		.block_size = run->opt.block ? run->opt.block : block,
-		.flags = flags,
+		/* --flags: only scenarios that give back just what they hold
+		 * take it (CBM_POOL_TRUST_BULK_FREES); misuse's pools are
+		 * debug pools, which check whatever their flags say. */
+		.flags = flags | run->opt.flags,
 		.name = run->opt.scenario,
 	};
 

@@ -101,7 +101,8 @@ usage(const char *argv0)
 		"usage: %s --scenario NAME [--threads N] [--seconds S] "
 		"[--seed X]\n"
 		"          [--capacity N] [--magazine N] [--block BYTES] "
-		"[--plant FAULT]\nscenarios:\n",
+		"[--plant FAULT]\n"
+		"          [--flags trust-bulk-frees]\nscenarios:\n",
 		argv0);
 	for (size_t i = 0; i < NSCENARIOS; i++)
 		fprintf(stderr, "  %-10s %s\n", scenarios[i].name,
@@ -152,6 +153,9 @@ main(int argc, char **argv)
 			run.opt.block = number(v, argv[0]);
 		else if (!strcmp(a, "--plant"))
 			run.opt.plant = v;
+		else if (!strcmp(a, "--flags") &&
+			 !strcmp(v, "trust-bulk-frees"))
+			run.opt.flags |= CBM_POOL_TRUST_BULK_FREES;
 		else
 			usage(argv[0]);
 		i++;
@@ -203,10 +207,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 	printf("FAIL: %lu violations; replay with: %s --scenario %s "
-	       "--threads %u --seconds %g --seed %lu%s%s\n",
+	       "--threads %u --seconds %g --seed %lu%s%s%s\n",
 	       total, argv[0], run.opt.scenario, run.opt.threads,
 	       run.opt.seconds, (unsigned long)run.opt.seed,
 	       run.opt.plant ? " --plant " : "",
-	       run.opt.plant ? run.opt.plant : "");
+	       run.opt.plant ? run.opt.plant : "",
+	       run.opt.flags ? " --flags trust-bulk-frees" : "");
 	return 1;
 }

@@ -762,7 +762,7 @@ one_round(struct run *run, struct sizes *x, unsigned round)
 	x->spacing = spacings[round % 3];
 	x->flags = round % 4 == 3 ? CBM_POOL_DEBUG : 0;
 	cfg.spacing = x->spacing;
-	cfg.flags = x->flags;
+	cfg.flags = x->flags | run->opt.flags; /* --flags: every class */
 	if (cbm_heap_create(&cfg, &x->heap) != 0)
 		abort();
 	check_classes(run, x);

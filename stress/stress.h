@@ -44,6 +44,7 @@ struct options {
 	unsigned magazine; /* 0: the scenario's default */
 	size_t block;	   /* 0: the scenario's default */
 	const char *plant; /* planted fault (CBM_PLANT), fault builds only */
+	unsigned flags;	   /* CBM_POOL_* added to a correct scenario's pools */
 };
 
 struct run {

@@ -200,6 +200,61 @@ bulk_frees_check_every_pointer(void **state)
 	cbm_pool_destroy(pool);
 }
 
+/*
+ * CBM_POOL_TRUST_BULK_FREES (cbm.h): bulk frees of good pointers, at every
+ * length the one-sequence copy handles differently (an odd one alone, then
+ * pairs), go back whole; cbm_free still checks. Where the unchecked path
+ * runs (the default per-CPU mode, no bookkeeping), a pointer inside a
+ * buffer given to cbm_free_bulk goes unreported onto this CPU's cache and
+ * comes back from the next allocation; elsewhere the flag changes nothing
+ * and it is reported.
+ */
+static void
+trusted_bulk_frees_skip_the_check_and_nothing_else(void **state)
+{
+	static const size_t lengths[] = {1, 2, 3, 7, 8, 31, 32};
+	cbm_pool *pool = make_pool(100, 64, CBM_POOL_TRUST_BULK_FREES);
+	cpu_set_t was;
+	cbm_stats st;
+	bool unchecked;
+	int local, count;
+	char *a;
+	void *inner, *b[32];
+
+	(void)state;
+	assert_int_equal(cbm_pool_stats(pool, &st), 0);
+	unchecked = st.percpu_mode == CBM_PERCPU_RSEQ && !SANITIZED &&
+		    !under_valgrind();
+	for (size_t l = 0; l < sizeof(lengths) / sizeof(lengths[0]); l++) {
+		assert_int_equal(cbm_alloc_bulk(pool, b, lengths[l]), 0);
+		cbm_free_bulk(pool, b, lengths[l]);
+		assert_conserved(pool);
+	}
+	assert_int_equal(atomic_load(&rec.count), 0);
+	cbm_free(pool, &local);
+	assert_int_equal(atomic_load(&rec.count), 1);
+
+	/* One CPU, so that the next allocation pops the cache the bulk free
+	 * pushed on. */
+	assert_int_equal(sched_getaffinity(0, sizeof(was), &was), 0);
+	pin_to(sched_getcpu());
+	a = cbm_alloc(pool);
+	inner = a + 8;
+	count = atomic_load(&rec.count);
+	cbm_free_bulk(pool, &inner, 1);
+	if (unchecked) {
+		assert_int_equal(atomic_load(&rec.count), count);
+		assert_ptr_equal(cbm_alloc(pool), inner);
+	} else {
+		assert_int_equal(atomic_load(&rec.count), count + 1);
+		assert_int_equal(rec.last_err, CBM_ERR_MISALIGNED);
+	}
+	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
+	cbm_free(pool, a); /* the buffer, through the checked path */
+	assert_conserved(pool);
+	cbm_pool_destroy(pool);
+}
+
 static void
 odd_strides_validate_exactly(void **state)
 {
@@ -504,6 +559,7 @@ main(void)
 		T(foreign_pointers_are_reported_and_dropped),
 		T(interior_pointers_are_reported),
 		T(bulk_frees_check_every_pointer),
+		T(trusted_bulk_frees_skip_the_check_and_nothing_else),
 		T(odd_strides_validate_exactly),
 		T(double_free_in_debug_pool),
 		T(overflow_in_debug_pool_drops_the_buffer),

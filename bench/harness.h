@@ -33,10 +33,14 @@
  * over the wall time of the run (run_clock.h, which also explains why not
  * Google Benchmark's UseRealTime); items_per_thread is the same divided by
  * the thread count. A run that stalls past its time limit (--run_limit,
- * default 10 s) is cut short and reports cut=1. Buffers are not written:
- * each allocator's own cost is what is compared (malloc's may include
- * writing its links into a freed block; cbm keeps its links outside the
- * buffers). Pools are sized so that no workload runs them dry; running dry
+ * default 10 s) is cut short and reports cut=1. In the workloads above
+ * buffers are not written: each allocator's own cost is what is compared
+ * (malloc's may include writing its links into a freed block; cbm keeps
+ * its links outside the buffers). Each also runs as WORKLOAD-touched
+ * (touched<P>), which writes every buffer's first cache line as soon as it
+ * has it, as a server writes a header: there where the buffers lie in
+ * memory, and which cache sets their first lines share, is part of what is
+ * measured. Pools are sized so that no workload runs them dry; running dry
  * is a harness bug and aborts.
  */
 #ifndef BENCH_HARNESS_H
@@ -47,6 +51,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -237,6 +242,38 @@ bulk(benchmark::State &state, typename P::pool *pool)
 	finish<P>(state, done * batch);
 }
 
+/* What a touched workload writes of each buffer it gets: the first cache
+ * line, as a server writes a header. No buffer is smaller. */
+constexpr std::size_t touch_bytes = 64;
+static_assert(touch_bytes <= sizes[0], "every buffer holds the line");
+
+inline void
+touch(void *buf)
+{
+	std::memset(buf, 0x5a, touch_bytes);
+}
+
+/* P, with every buffer it hands out touched (the WORKLOAD-touched runs). */
+template <class P> struct touched : P {
+	static void *get(typename P::pool *pool)
+	{
+		void *buf = P::get(pool);
+
+		if (buf != nullptr)
+			touch(buf);
+		return buf;
+	}
+
+	static bool get_bulk(typename P::pool *pool, void **bufs, unsigned n)
+	{
+		if (!P::get_bulk(pool, bufs, n))
+			return false;
+		for (unsigned i = 0; i < n; i++)
+			touch(bufs[i]);
+		return true;
+	}
+};
+
 /* Stands for a batch that says "no more": see producer_consumer. */
 inline char stop_marker;
 
@@ -397,18 +434,29 @@ template <class P> struct suite {
 				  pairs_only, fn, args...);
 	}
 
+	/* Every workload for peer Q (P or touched<P>), named with suffix. */
+	template <class Q> void register_workloads(const std::string &suffix)
+	{
+		auto name = [&](const char *w) { return w + suffix; };
+
+		for (std::size_t i = 0; i < pools.size(); i++) {
+			add(name("pair").c_str(), sizes[i], false, pair<Q>,
+			    pools[i]);
+			add(name("depth32").c_str(), sizes[i], false,
+			    depth<Q, batch>, pools[i]);
+			add(name("depth512").c_str(), sizes[i], false,
+			    depth<Q, deep>, pools[i]);
+			add(name("bulk32").c_str(), sizes[i], false, bulk<Q>,
+			    pools[i]);
+			add(name("pc").c_str(), sizes[i], true,
+			    producer_consumer<Q>, pools[i], &rings);
+		}
+	}
+
 	void register_all()
 	{
-		for (std::size_t i = 0; i < pools.size(); i++) {
-			add("pair", sizes[i], false, pair<P>, pools[i]);
-			add("depth32", sizes[i], false, depth<P, batch>,
-			    pools[i]);
-			add("depth512", sizes[i], false, depth<P, deep>,
-			    pools[i]);
-			add("bulk32", sizes[i], false, bulk<P>, pools[i]);
-			add("pc", sizes[i], true, producer_consumer<P>,
-			    pools[i], &rings);
-		}
+		register_workloads<P>("");
+		register_workloads<touched<P>>("-touched");
 		if constexpr (P::has_retire)
 			add("retire", retire_size, false, retire<P>,
 			    retire_pool);

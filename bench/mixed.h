@@ -19,10 +19,10 @@
  *              every thread shares, default config: classes 64 B to
  *              1 MiB), glibc, jemalloc, mimalloc, tcmalloc (malloc/free)
  *
- * Unlike harness.h's single-size runs, every buffer's first cache line is
- * written as soon as it is allocated (64 bytes, as a server writes a
- * header): with sizes spread over many classes, what the allocator's
- * layout costs the cache is part of what a server pays.
+ * Every buffer's first cache line is written as soon as it is allocated
+ * (harness.h's touch(), as its WORKLOAD-touched runs do): with sizes spread
+ * over many classes, what the allocator's layout costs the cache is part
+ * of what a server pays.
  *
  * Each run also reports the process's resident memory when it ends
  * (rss_bytes, every buffer of the run given back by then). mixed.py runs
@@ -39,7 +39,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -53,8 +52,6 @@ namespace bench
 namespace mixed
 {
 
-/* The bytes of each new buffer written: its first cache line. */
-constexpr std::size_t touch_bytes = 64;
 static_assert(touch_bytes <= mixed_bands[0].lo,
 	      "no request is smaller than what is written");
 
@@ -121,7 +118,7 @@ template <class P> struct sized {
 		next = (next + 1) % mixed_sequence_length;
 		if (buf == nullptr)
 			out_of_memory(P::name, size);
-		std::memset(buf, 0x5a, touch_bytes);
+		touch(buf);
 		return buf;
 	}
 

@@ -34,12 +34,17 @@ import statistics
 import sys
 
 PEERS = ["cbm", "glibc", "jemalloc", "mimalloc", "tcmalloc", "dpdk", "mutex",
-         "cbm_trusted"]
-# cbm with CBM_POOL_TRUST_BULK_FREES, measured on bulk32 only: a column of
-# the main table (cbm / cbm_trusted: what checking the freed pointers
-# costs), and the subject of a table of its own.
+         "cbm_exact", "cbm_trusted"]
+# cbm's variants, columns of the main table: cbm_exact, its pools with
+# CBM_POOL_EXACT_STRIDE (cbm / cbm_exact: what cache colouring gains);
+# cbm_trusted, with CBM_POOL_TRUST_BULK_FREES, on the bulk workloads only
+# (cbm / cbm_trusted: what checking the freed pointers costs), also the
+# subject of a table of its own.
 TRUSTED = "cbm_trusted"
-WORKLOADS = ["pair", "depth32", "depth512", "bulk32", "pc"]
+UNTOUCHED = ["pair", "depth32", "depth512", "bulk32", "pc"]
+# Each also with every buffer's first cache line written when it is got
+# (harness.h, touched<P>).
+WORKLOADS = UNTOUCHED + [w + "-touched" for w in UNTOUCHED]
 DESCRIBE = {
     "pair": "alloc+free, one buffer at a time",
     "depth32": "32 allocs then 32 frees",
@@ -48,6 +53,8 @@ DESCRIBE = {
     "pc": "one thread allocates, its partner frees",
     "retire": "alloc + cbm_retire",
 }
+DESCRIBE.update({w + "-touched": DESCRIBE[w] + ", first line written"
+                 for w in UNTOUCHED})
 NOISY = 0.10
 NAME = re.compile(r"^(?P<workload>[^/]+)/(?P<peer>[^/]+)/size:(?P<size>\d+)"
                   r"/(?:manual_time|real_time)/threads:(?P<threads>\d+)$")

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """Run every peer's benchmark binary, side by side, then report.
 
-    run.py BUILD_DIR OUT_DIR [--full | --smoke]
+    run.py BUILD_DIR OUT_DIR [--full | --smoke] [--workloads W,...]
+           [--peers P,...]
 
 Peers are measured side by side, under the same machine weather, at two
 scales. For each workload in turn, every peer's binary runs that workload
@@ -31,9 +32,11 @@ import time
 sys.dont_write_bytecode = True
 import report  # noqa: E402
 
-PEERS = ["cbm", "cbm_trusted", "glibc", "jemalloc", "mimalloc", "tcmalloc",
-         "dpdk", "mutex"]
-WORKLOADS = ["pair", "depth32", "depth512", "bulk32", "pc", "retire"]
+PEERS = ["cbm", "cbm_exact", "cbm_trusted", "glibc", "jemalloc", "mimalloc",
+         "tcmalloc", "dpdk", "mutex"]
+UNTOUCHED = ["pair", "depth32", "depth512", "bulk32", "pc"]
+# Each also as WORKLOAD-touched (harness.h), then cbm's retire.
+WORKLOADS = UNTOUCHED + [w + "-touched" for w in UNTOUCHED] + ["retire"]
 
 # Seconds per repetition at least, repetitions per binary run, rounds, and
 # the time limit of one run in seconds. The short mode is a look, the full
@@ -132,12 +135,24 @@ def run_rounds(tag, mode_name, binaries, workloads, json_dir, log_dir,
     return failed
 
 
+def names(known):
+    """An argparse type: a comma-separated list of some of known."""
+    def parse(text):
+        chosen = [n for n in text.split(",") if n]
+        bad = [n for n in chosen if n not in known]
+        if bad or not chosen:
+            raise argparse.ArgumentTypeError(
+                f"not one of {', '.join(known)}: {text}")
+        return chosen
+    return parse
+
+
 def wanted(workload, peer):
     """retire is cbm's alone; cbm_trusted differs from cbm only in its
-    bulk frees."""
+    bulk frees (cbm_exact in its layout, everywhere)."""
     if workload == "retire":
         return peer == "cbm"
-    return peer != "cbm_trusted" or workload == "bulk32"
+    return peer != "cbm_trusted" or workload.startswith("bulk32")
 
 
 def main():
@@ -149,17 +164,22 @@ def main():
                        const="full", help="the long version")
     which.add_argument("--smoke", action="store_const", dest="mode",
                        const="smoke", help="token runs, to test the pipeline")
+    ap.add_argument("--workloads", type=names(WORKLOADS), default=WORKLOADS,
+                    help="only these, comma-separated (default: all)")
+    ap.add_argument("--peers", type=names(PEERS), default=PEERS,
+                    help="only these, comma-separated (default: all; cbm "
+                    "always)")
     ap.set_defaults(mode="short")
     args = ap.parse_args()
 
-    mode = MODES[args.mode]
     json_dir = os.path.join(args.out, "json")
     log_dir = os.path.join(args.out, "log")
     empty_dirs(json_dir, log_dir)
-    binaries = find_binaries(args.build, "bench_", PEERS, "cbm", "bench")
-    failed = run_rounds("bench", args.mode, binaries, WORKLOADS, json_dir,
-                        log_dir,
-                        wanted)
+    binaries = find_binaries(args.build, "bench_",
+                             ["cbm"] + [p for p in args.peers if p != "cbm"],
+                             "cbm", "bench")
+    failed = run_rounds("bench", args.mode, binaries, args.workloads,
+                        json_dir, log_dir, wanted)
 
     table = report.write_report(json_dir, args.out)
     print()

@@ -3,7 +3,7 @@
 """Run every peer's benchmark binary, side by side, then report.
 
     run.py BUILD_DIR OUT_DIR [--full | --smoke] [--workloads W,...]
-           [--peers P,...]
+           [--peers P,...] [--rounds N]
 
 Peers are measured side by side, under the same machine weather, at two
 scales. For each workload in turn, every peer's binary runs that workload
@@ -95,11 +95,13 @@ def find_binaries(build, prefix, peers, subject, tag):
 
 
 def run_rounds(tag, mode_name, binaries, workloads, json_dir, log_dir,
-               wanted=lambda workload, peer: True):
-    """Every wanted (workload, peer) of the binaries, round by round, the
-    peers' order reversed every other round: the names of the runs that
-    failed."""
-    mode = MODES[mode_name]
+               wanted=lambda workload, peer: True, rounds=None):
+    """Every wanted (workload, peer) of the binaries, round by round (the
+    mode's number of rounds, unless rounds says), the peers' order
+    reversed every other round: the names of the runs that failed."""
+    mode = dict(MODES[mode_name])
+    if rounds is not None:
+        mode["rounds"] = rounds
     print(f"{tag}: {mode_name} run: {mode['rounds']} round(s) of "
           f"{mode['reps']} repetitions of at least {mode['min_time']} s "
           f"per cell, each cut at {mode['limit']} s")
@@ -169,8 +171,12 @@ def main():
     ap.add_argument("--peers", type=names(PEERS), default=PEERS,
                     help="only these, comma-separated (default: all; cbm "
                     "always)")
+    ap.add_argument("--rounds", type=int,
+                    help="this many rounds instead of the mode's")
     ap.set_defaults(mode="short")
     args = ap.parse_args()
+    if args.rounds is not None and args.rounds < 1:
+        ap.error("--rounds: at least 1")
 
     json_dir = os.path.join(args.out, "json")
     log_dir = os.path.join(args.out, "log")
@@ -179,7 +185,7 @@ def main():
                              ["cbm"] + [p for p in args.peers if p != "cbm"],
                              "cbm", "bench")
     failed = run_rounds("bench", args.mode, binaries, args.workloads,
-                        json_dir, log_dir, wanted)
+                        json_dir, log_dir, wanted, args.rounds)
 
     table = report.write_report(json_dir, args.out)
     print()

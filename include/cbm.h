@@ -127,9 +127,8 @@ struct rcu_flavor_struct;
 /* Unchecked bulk frees, as DPDK's rte_mempool_put_bulk: cbm_free_bulk's
  * fast path (one restartable sequence onto the CPU's cache, in the default
  * per-CPU mode, for n up to what the cache holds) does not check that each
- * pointer is a buffer of this pool held by the caller. A pointer that is
- * not (another pool's, one inside a buffer, one given back twice, a NULL
- * entry) then
+ * pointer is a buffer of this pool. A pointer that is not (another pool's,
+ * one inside a buffer, a NULL entry) then
  * corrupts the pool without a report: later allocations return it, or the
  * same buffer twice. Set it only where every bulk free gives back exactly
  * what cbm_alloc or cbm_alloc_bulk gave; it saves the check's 5
@@ -690,7 +689,11 @@ CBM_API size_t cbm_heap_usable_size(const cbm_heap *heap, const void *buf);
  * buffers cbm_heap_alloc and cbm_heap_free do, and at the heap's ceiling
  * ask the other classes for memory as cbm_heap_alloc does. NULL with errno
  * EINVAL above max_size, ENOMEM when the pool cannot be made. The pool
- * belongs to the heap: never destroy it. Any thread.
+ * belongs to the heap: never destroy it. In a heap made with
+ * CBM_POOL_TRUST_BULK_FREES every class pool trusts its bulk frees: a
+ * buffer of another class given to this pool's cbm_free_bulk then goes
+ * into it unchecked, and a later allocation of this class returns it, too
+ * small. Any thread.
  */
 CBM_API cbm_pool *cbm_heap_pool(cbm_heap *heap, size_t size);
 

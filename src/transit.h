@@ -39,12 +39,16 @@
  *      kind a move is comes from the thread that makes it (cbm_mover).
  *  T5. reclaimer_ended counts the reclamation thread's moves that ended,
  *      and is counted before the move's end is (release, pairs with the
- *      acquire in cbm_transit_reclaimer_since). So a reader that read it
+ *      acquire in cbm_transit_reclaimer_ended). So a reader that read it
  *      before its first look at the word, and finds it unchanged and the
- *      word showing no reclaimer move in flight after its last look, knows
- *      that no move of that thread overlapped its reading: a failed read
- *      that it did overlap is waited out, not counted as one of the few
- *      tries around the application's moves (T4).
+ *      word showing no reclaimer move in flight after its last look (its
+ *      acquire load of the word, cbm_transit_reclaimer_since), knows that
+ *      no move of that thread began after its first look and ended or was
+ *      in flight by its last: a failed read that one did overlap is waited
+ *      out, not counted as one of the few tries around the application's
+ *      moves (T4). (A reading that began with an application move in
+ *      flight skips read_end's fence and may count a try for a reclaimer
+ *      move it saw part of: it is approximate anyway.)
  *
  * Memory order: begin is a relaxed increment followed by a release fence,
  * so a reader that sees any effect of the move (through an acquire of the

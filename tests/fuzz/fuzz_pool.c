@@ -307,11 +307,15 @@ pick_config(struct fuzz_bytes *b, cbm_pool_config *cfg, char *name,
 	cfg->flags = f & (CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES);
 	if (f & 0x40)
 		cfg->flags |= CBM_POOL_EXACT_STRIDE;
+	/* The model only ever gives back in bulk what it holds, which a pool
+	 * that trusts its bulk frees takes as any pool does. */
+	if (f & 0x20)
+		cfg->flags |= CBM_POOL_TRUST_BULK_FREES;
 	if (f & 0x80) {
-		/* An unknown flag: bits 2 to 31 but the known bit 8. */
-		unsigned bit = 2 + f % 29;
+		/* An unknown flag: bits 2 to 31 but the known bits 8 and 9. */
+		unsigned bit = 2 + f % 28;
 
-		cfg->flags |= 1u << (bit >= 8 ? bit + 1 : bit);
+		cfg->flags |= 1u << (bit >= 8 ? bit + 2 : bit);
 	}
 	switch (fuzz_u8(b) % 6) {
 	case 0:
@@ -383,8 +387,9 @@ expected_create(const cbm_pool_config *cfg, size_t *bytes)
 	    (cfg->max_capacity != 0 && cfg->max_capacity < cfg->capacity) ||
 	    (align & (align - 1)) != 0 || align > ((size_t)1 << 30) ||
 	    cfg->magazine_size > 4096 ||
-	    (cfg->flags & ~(unsigned)(CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES |
-				      CBM_POOL_EXACT_STRIDE)) ||
+	    (cfg->flags &
+	     ~(unsigned)(CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES |
+			 CBM_POOL_EXACT_STRIDE | CBM_POOL_TRUST_BULK_FREES)) ||
 	    (cfg->idle_trim_ms != 0 && cfg->idle_trim_ms < 10) ||
 	    (cfg->release_ms != 0 && cfg->release_ms < 10))
 		bad |= ALLOW_EINVAL;

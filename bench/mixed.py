@@ -20,7 +20,6 @@ allocator's items/s. Numbers are
 report.py's: medians over each round's repetitions, ratios paired within a
 round, then the median over the rounds; marks as in report.py.
 """
-import argparse
 import os
 import re
 import statistics
@@ -212,16 +211,7 @@ def write_report(json_dir, out_dir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("build", help="meson build directory")
-    ap.add_argument("out", help="output directory")
-    which = ap.add_mutually_exclusive_group()
-    which.add_argument("--full", action="store_const", dest="mode",
-                       const="full", help="the long version")
-    which.add_argument("--smoke", action="store_const", dest="mode",
-                       const="smoke", help="token runs, to test the pipeline")
-    ap.set_defaults(mode="short")
-    args = ap.parse_args()
+    args = run.arguments(__doc__).parse_args()
 
     json_dir, failed = measure(args.build, args.out, args.mode)
     text = write_report(json_dir, args.out)

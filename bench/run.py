@@ -137,6 +137,21 @@ def run_rounds(tag, mode_name, binaries, workloads, json_dir, log_dir,
     return failed
 
 
+def arguments(doc):
+    """The arguments run.py and mixed.py share: the build and output
+    directories, and the mode (short unless --full or --smoke)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("build", help="meson build directory")
+    ap.add_argument("out", help="output directory")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--full", action="store_const", dest="mode",
+                       const="full", help="the long version")
+    which.add_argument("--smoke", action="store_const", dest="mode",
+                       const="smoke", help="token runs, to test the pipeline")
+    ap.set_defaults(mode="short")
+    return ap
+
+
 def names(known):
     """An argparse type: a comma-separated list of some of known."""
     def parse(text):
@@ -158,14 +173,7 @@ def wanted(workload, peer):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("build", help="meson build directory")
-    ap.add_argument("out", help="output directory")
-    which = ap.add_mutually_exclusive_group()
-    which.add_argument("--full", action="store_const", dest="mode",
-                       const="full", help="the long version")
-    which.add_argument("--smoke", action="store_const", dest="mode",
-                       const="smoke", help="token runs, to test the pipeline")
+    ap = arguments(__doc__)
     ap.add_argument("--workloads", type=names(WORKLOADS), default=WORKLOADS,
                     help="only these, comma-separated (default: all)")
     ap.add_argument("--peers", type=names(PEERS), default=PEERS,
@@ -173,7 +181,6 @@ def main():
                     "always)")
     ap.add_argument("--rounds", type=int,
                     help="this many rounds instead of the mode's")
-    ap.set_defaults(mode="short")
     args = ap.parse_args()
     if args.rounds is not None and args.rounds < 1:
         ap.error("--rounds: at least 1")

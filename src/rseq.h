@@ -332,6 +332,37 @@ cbm_rseq_lock(const struct cbm_cache_map *map, size_t cpu_bytes,
 	*w = word;
 	return cbm_likely(done) ? CBM_RSEQ_DONE : (enum cbm_rseq_result)result;
 }
+// clang-format off
+/* The bulk pushes' opening: the word in rdx; count + n at most the slots
+ * (a lock bit is far above), else to the label slow; r8 the first slot
+ * above the count. */
+#define CBM_RSEQ_PUSH_ROOM                                                     \
+	"movq (%%rax), %%rdx\n\t"                                              \
+	"movl %%edx, %%r8d\n\t"                                                \
+	"leal (%%r8,%[n]), %%r9d\n\t"                                          \
+	"cmpl %[limit], %%r9d\n\t"                                             \
+	"ja %l[slow]\n\t"                                                      \
+	"leaq %c[slots_off](%%rax,%%r8,8), %%r8\n\t"
+
+/* The bulk copies: dst[i] = src[i] for i = n - 1 down to 0 (src and dst
+ * registers, as operand text), the last alone if n is odd, then two at a
+ * time; uses r9, r10, xmm0 and the labels 6 and 7. */
+#define CBM_RSEQ_COPY(src, dst)                                                \
+	"movq %[n], %%r9\n\t"                                                  \
+	"testb $1, %%r9b\n\t"                                                  \
+	"jz 6f\n\t"                                                            \
+	"movq -8(" src ",%%r9,8), %%r10\n\t"                                   \
+	"movq %%r10, -8(" dst ",%%r9,8)\n\t"                                   \
+	"decq %%r9\n\t"                                                        \
+	"jz 7f\n\t"                                                            \
+	"6:\n\t"                                                               \
+	"movups -16(" src ",%%r9,8), %%xmm0\n\t"                               \
+	"movups %%xmm0, -16(" dst ",%%r9,8)\n\t"                               \
+	"subq $2, %%r9\n\t"                                                    \
+	"jnz 6b\n\t"                                                           \
+	"7:\n\t"
+// clang-format on
+
 /*
  * Pop n buffers (1 <= n <= the slots) off the top of the calling CPU's
  * cache into bufs[0..n-1], in one sequence. Only loads from the cache and
@@ -358,21 +389,8 @@ cbm_rseq_pop_bulk(const struct cbm_cache_map *map, void **bufs, size_t n)
 		"cmpl %[limit], %%r8d\n\t"
 		"ja %l[slow]\n\t"
 		"leaq %c[slots_off](%%rax,%%r8,8), %%r8\n\t"
-		/* bufs[i] = slots[count - n + i] for i = n - 1 down to 0: the
-		 * last alone if n is odd, then two at a time */
-		"movq %[n], %%r9\n\t"
-		"testb $1, %%r9b\n\t"
-		"jz 6f\n\t"
-		"movq -8(%%r8,%%r9,8), %%r10\n\t"
-		"movq %%r10, -8(%[bufs],%%r9,8)\n\t"
-		"decq %%r9\n\t"
-		"jz 7f\n\t"
-		"6:\n\t"
-		"movups -16(%%r8,%%r9,8), %%xmm0\n\t"
-		"movups %%xmm0, -16(%[bufs],%%r9,8)\n\t"
-		"subq $2, %%r9\n\t"
-		"jnz 6b\n\t"
-		"7:\n\t"
+		/* bufs[i] = slots[count - n + i] */
+		CBM_RSEQ_COPY("%%r8", "%[bufs]")
 		"addq %[delta], %%rdx\n\t"
 		"jc %l[slow]\n\t"
 		"movq %%rdx, (%%rax)\n\t" /* commit */
@@ -420,13 +438,7 @@ cbm_rseq_push_bulk(const struct cbm_cache_map *map,
 	// clang-format off
 	__asm__ goto(
 		CBM_RSEQ_BEGIN_FAST
-		"movq (%%rax), %%rdx\n\t"
-		/* count + n at most the slots; a lock bit is far above */
-		"movl %%edx, %%r8d\n\t"
-		"leal (%%r8,%[n]), %%r9d\n\t"
-		"cmpl %[limit], %%r9d\n\t"
-		"ja %l[slow]\n\t"
-		"leaq %c[slots_off](%%rax,%%r8,8), %%r8\n\t"
+		CBM_RSEQ_PUSH_ROOM
 		/* slots[count + i] = bufs[i] for i = n - 1 down to 0, r11
 		 * the largest quotient: the last alone if n is odd, then two
 		 * at a time */
@@ -498,28 +510,9 @@ cbm_rseq_push_bulk_trusted(const struct cbm_cache_map *map, void *const *bufs,
 	// clang-format off
 	__asm__ goto(
 		CBM_RSEQ_BEGIN_FAST
-		"movq (%%rax), %%rdx\n\t"
-		/* count + n at most the slots; a lock bit is far above */
-		"movl %%edx, %%r8d\n\t"
-		"leal (%%r8,%[n]), %%r9d\n\t"
-		"cmpl %[limit], %%r9d\n\t"
-		"ja %l[slow]\n\t"
-		"leaq %c[slots_off](%%rax,%%r8,8), %%r8\n\t"
-		/* slots[count + i] = bufs[i] for i = n - 1 down to 0: the
-		 * last alone if n is odd, then two at a time */
-		"movq %[n], %%r9\n\t"
-		"testb $1, %%r9b\n\t"
-		"jz 6f\n\t"
-		"movq -8(%[bufs],%%r9,8), %%r10\n\t"
-		"movq %%r10, -8(%%r8,%%r9,8)\n\t"
-		"decq %%r9\n\t"
-		"jz 7f\n\t"
-		"6:\n\t"
-		"movups -16(%[bufs],%%r9,8), %%xmm0\n\t"
-		"movups %%xmm0, -16(%%r8,%%r9,8)\n\t"
-		"subq $2, %%r9\n\t"
-		"jnz 6b\n\t"
-		"7:\n\t"
+		CBM_RSEQ_PUSH_ROOM
+		/* slots[count + i] = bufs[i] */
+		CBM_RSEQ_COPY("%[bufs]", "%%r8")
 		"addq %[n], %%rdx\n\t"
 		"movq %%rdx, (%%rax)\n\t" /* commit */
 		"2:\n\t"

@@ -134,6 +134,10 @@ cbm_free(cbm_pool *pool CBM_IN_RDI, void *buf CBM_IN_RSI)
 		/* full, or a lock bit (the limit is far below them) */
 		"cmpl " CBM_S(CBM_OFF_POOL_SLOTS) "(%rdi), %edx\n"
 		"jae cbm_free_slow\n"
+		/* The count alone, as an index. (Loading and storing only
+		 * the low half would save this instruction, but the next
+		 * pop's 64-bit load of the word would then miss store
+		 * forwarding: tried, the timed pair fell to about 0.6x.) */
 		"movl %edx, %eax\n"
 		"movq %rsi, " CBM_S(CBM_FAST_SLOTS) "(%rcx,%rax,8)\n"
 		"addq $1, %rdx\n"

@@ -50,10 +50,14 @@ rng_next(struct rng *r)
 	return r->s * 0x2545f4914f6cdd1dull;
 }
 
+/* VIOLATION lines printed per invariant. */
+#define PRINTED_PER_INVARIANT 5
+
 void
 check(struct run *run, enum invariant inv, bool ok, const char *fmt, ...)
 {
-	static atomic_uint printed;
+	static atomic_uint printed[INV_COUNT];
+	char what[512];
 	va_list ap;
 
 	atomic_fetch_add_explicit(&run->checks[inv], 1, memory_order_relaxed);
@@ -61,15 +65,16 @@ check(struct run *run, enum invariant inv, bool ok, const char *fmt, ...)
 		return;
 	atomic_fetch_add(&run->violations[inv], 1);
 	/* A broken invariant tends to break again at once: stop the run and
-	 * print the first few. */
+	 * print the first few of each invariant (a fault that breaks several
+	 * must still show each one: expect_violation.sh --expect), each line
+	 * in one call, so that threads' lines do not interleave. */
 	atomic_store(&run->stop, true);
-	if (atomic_fetch_add(&printed, 1) >= 10)
+	if (atomic_fetch_add(&printed[inv], 1) >= PRINTED_PER_INVARIANT)
 		return;
-	fprintf(stderr, "VIOLATION %s: ", invariant_names[inv]);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "VIOLATION %s: %s\n", invariant_names[inv], what);
 }
 
 void

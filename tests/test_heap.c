@@ -1290,6 +1290,10 @@ trim_and_release_cover_every_class(void **state)
 	int moved;
 
 	(void)state;
+	/* One CPU: a thread that migrated between the passes would leave
+	 * a magazine's worth cached on the CPU it left, charged, and the
+	 * second pass would take that much more (CI saw 512 KiB more). */
+	pin_to(allowed_cpu(0));
 	assert_int_equal(cbm_heap_trim(heap), 0); /* no class yet */
 	assert_int_equal(cbm_heap_release(heap), 0);
 	cbm_heap_barrier(heap);
@@ -1586,7 +1590,8 @@ main(void)
 			the_ceiling_holds_and_free_memory_moves_between_classes),
 		cmocka_unit_test(free_memory_of_any_class_moves_to_another),
 		cmocka_unit_test(racing_classes_share_the_ceiling),
-		cmocka_unit_test(trim_and_release_cover_every_class),
+		cmocka_unit_test_teardown(trim_and_release_cover_every_class,
+					  restore_affinity),
 		cmocka_unit_test(
 			retired_buffers_wait_for_readers_then_barrier_brings_them_back),
 		cmocka_unit_test(

@@ -111,6 +111,8 @@ enum cbm_site {
 					the tiers */
 	CBM_SITE_RECLAIM_SPLICED,    /* reclaim.c: a reclaimed batch is on the
 					freelist and still counted in flight */
+	CBM_SITE_VERIFY_QUIESCING,   /* verify.c: an audit about to wait for
+					the reclamation thread */
 };
 
 typedef void (*cbm_site_hook)(enum cbm_site site);

@@ -18,12 +18,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "plant.h"
 #include "pool.h"
 #include "report.h"
 #include "reclaim.h"
 #include "stats.h"
 #include "verify.h"
 
+/*
+ * What the walk found. capacity and nmags are read, and the scratch arrays
+ * sized, inside the quiescence (cbm_reclaim_quiesce): the reclamation
+ * thread's idle trim mints magazines and the caller's application calls
+ * are the only other movers, so a count read before it could miss a
+ * magazine minted meanwhile and report its buffers nowhere.
+ */
 struct audit {
 	const struct cbm_pool *pool;
 	uint64_t capacity; /* buffers that exist (read once: quiescent) */
@@ -33,6 +41,7 @@ struct audit {
 	uint8_t *mag_seen; /* one byte per magazine */
 	uint64_t found;
 	unsigned problems;
+	int err; /* -ENOMEM: no scratch arrays, no walk */
 };
 
 static void problem(struct audit *a, const char *fmt, ...)
@@ -304,6 +313,16 @@ audit(void *arg)
 {
 	struct audit *a = arg;
 
+	a->nmags = cbm_depot_minted(&a->pool->global.depot);
+	a->mag_seen = calloc(a->nmags + 1, 1);
+	if (a->seen == NULL) {
+		a->capacity = cbm_pool_capacity(a->pool);
+		a->seen = calloc(a->capacity + 1, 1); /* cbm_verify's */
+	}
+	if (a->seen == NULL || a->mag_seen == NULL) {
+		a->err = -ENOMEM;
+		return;
+	}
 	walk_freelist(a);
 	walk_depot_stack(a, &a->pool->global.depot.full, true);
 	walk_depot_stack(a, &a->pool->global.depot.empty, false);
@@ -333,20 +352,16 @@ cbm_verify(const struct cbm_pool *pool, bool accounting)
 
 	if (pool == NULL)
 		return -EINVAL;
-	a.capacity = cbm_pool_capacity(pool);
-	a.nmags = cbm_depot_minted(&pool->global.depot);
-	a.seen = calloc(a.capacity + 1, 1);
-	a.mag_seen = calloc(a.nmags + 1, 1);
-	if (a.seen == NULL || a.mag_seen == NULL) {
-		free(a.seen);
-		free(a.mag_seen);
-		return -ENOMEM;
-	}
+	/* The caller's other calls are over (cbm.h); this one's yield site
+	 * is where a count read too early would go stale. */
+	CBM_YIELD_AT(CBM_SITE_VERIFY_QUIESCING);
 	/* With no pass in flight, every retired buffer is on the list or
 	 * back in the pool (reclaim.c, R1). */
 	cbm_reclaim_quiesce(audit, &a);
 	free(a.seen);
 	free(a.mag_seen);
+	if (a.err != 0)
+		return a.err;
 	if (a.problems > 20)
 		fprintf(stderr, "cbm_pool_verify: pool '%s': %u problems\n",
 			pool->name, a.problems);
@@ -356,14 +371,14 @@ cbm_verify(const struct cbm_pool *pool, bool accounting)
 int
 cbm_verify_places(const struct cbm_pool *pool, uint8_t *seen)
 {
+	/* seen is the caller's, sized by the capacity it read: the pool is
+	 * being destroyed, and grows no more. */
 	struct audit a = {.pool = pool, .seen = seen};
 
 	a.capacity = cbm_pool_capacity(pool);
-	a.nmags = cbm_depot_minted(&pool->global.depot);
-	a.mag_seen = calloc(a.nmags + 1, 1);
-	if (a.mag_seen == NULL)
-		return -ENOMEM;
 	cbm_reclaim_quiesce(audit, &a);
 	free(a.mag_seen);
+	if (a.err != 0)
+		return a.err;
 	return a.problems ? -EUCLEAN : 0;
 }

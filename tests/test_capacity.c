@@ -453,6 +453,9 @@ two_gathering_bulk_allocations_do_not_both_fail(void **state)
 
 /* ---- stats ------------------------------------------------------------- */
 
+/* The pool verify_stopping_main audits. */
+static cbm_pool *window_pool_under_audit;
+
 struct stats_call {
 	cbm_pool *pool;
 	cbm_stats st;
@@ -550,6 +553,56 @@ a_snapshot_waits_out_every_reclaimer_move(void **state)
 	give_back_all(pool, NULL, 0);
 }
 
+static void *
+verify_stopping_main(void *arg)
+{
+	my_site = CBM_SITE_VERIFY_QUIESCING;
+	*(int *)arg = cbm_pool_verify(window_pool_under_audit);
+	my_site = NO_SITE;
+	return NULL;
+}
+
+/*
+ * An audit while the reclamation thread idle-trims (no application call
+ * running, as cbm_pool_verify asks): held just before it waits for that
+ * thread, while the trim drains a cache into a magazine minted for it,
+ * it must still find every buffer. It sized its view of the depot before
+ * it waited, once: then it saw magazine 0 as a bad link and its buffers
+ * as nowhere (CI, stress sizes under TSan).
+ */
+static void
+an_audit_sees_magazines_minted_while_it_waits(void **state)
+{
+	cbm_pool *pool = window_pool(10);
+	cbm_stats st;
+	pthread_t t;
+	void *b[CAP];
+	int rc = -1;
+
+	(void)state;
+	hold_reset();
+	window_pool_under_audit = pool;
+	for (int i = 0; i < CAP; i++)
+		assert_non_null(b[i] = cbm_alloc(pool));
+	assert_int_equal(cbm_pool_stats(pool, &st), 0);
+	assert_int_equal(st.idle_drains, 0);
+	assert_int_equal(pthread_create(&t, NULL, verify_stopping_main, &rc),
+			 0);
+	assert_true(wait_stops(1)); /* the audit, about to wait */
+	/* Into this CPU's cache; 10 ms later the trim drains it into the
+	 * depot, in a magazine it mints. */
+	cbm_free_bulk(pool, b, MAG);
+	for (int i = 0; i < 500 && st.idle_drains == 0; i++) {
+		usleep(2000);
+		assert_int_equal(cbm_pool_stats(pool, &st), 0);
+	}
+	assert_true(st.idle_drains > 0);
+	let_go();
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(rc, 0);
+	give_back_all(pool, b + MAG, CAP - MAG);
+}
+
 #endif /* CBM_FAULT_INJECTION */
 
 /*
@@ -606,6 +659,7 @@ main(void)
 		T(two_gathering_bulk_allocations_do_not_both_fail),
 		T(stats_are_exact_while_an_idle_drain_is_half_done),
 		T(a_snapshot_waits_out_every_reclaimer_move),
+		T(an_audit_sees_magazines_minted_while_it_waits),
 #endif
 		T(stats_are_exact_under_retires_and_idle_trims),
 	};

@@ -681,37 +681,38 @@ free_bulk_general(struct cbm_pool *pool, void *const *bufs, size_t n)
 	}
 }
 
+#ifdef CBM_HAVE_RSEQ
+/* One try of cbm_free_bulk's one sequence: each pointer checked on the
+ * way, unless the pool trusts its bulk frees (cbm.h). */
+static inline enum cbm_rseq_result
+push_run(const struct cbm_pool *pool, void *const *bufs, size_t n)
+{
+	if (pool->trust_bulk_frees)
+		return cbm_rseq_push_bulk_trusted(&pool->map, bufs, n);
+
+	const struct cbm_rseq_check chk = {
+		.base = pool->base,
+		.stride_inv = pool->stride_inv,
+		.capacity = cbm_pool_capacity(pool),
+		.stride_shift = pool->stride_shift,
+	};
+
+	return cbm_rseq_push_bulk(&pool->map, &chk, bufs, n);
+}
+#endif
+
 void
 cbm_free_bulk(cbm_pool *pool, void *const *bufs, size_t n)
 {
 #ifdef CBM_HAVE_RSEQ
-	/* All n onto the CPU's cache, checked on the way, one sequence, one
-	 * commit; a bad pointer among them takes the long way below, which
-	 * reports it, as it does a NULL pool or array). */
+	/* All n onto the CPU's cache, one sequence, one commit; a bad
+	 * pointer among them takes the long way below, which reports it, as
+	 * it does a NULL pool or array). */
 	if (cbm_likely(pool != NULL && pool->fast == CBM_FAST_RSEQ) &&
 	    n - 1 < pool->map.slots && bufs != NULL) {
 		enum cbm_rseq_result r;
 
-		/* The caller vouches for every pointer (cbm.h): no check. */
-		if (pool->trust_bulk_frees) {
-			while ((r = cbm_rseq_push_bulk_trusted(&pool->map, bufs,
-							       n)) ==
-			       CBM_RSEQ_ABORTED)
-				count_abort(pool);
-			if (cbm_likely(r == CBM_RSEQ_DONE))
-				return;
-			free_bulk_general(pool, bufs, n);
-			return;
-		}
-		const struct cbm_rseq_check chk = {
-			.base = pool->base,
-			.stride_inv = pool->stride_inv,
-			.capacity = cbm_pool_capacity(pool),
-			.stride_shift = pool->stride_shift,
-		};
-
-		while ((r = cbm_rseq_push_bulk(&pool->map, &chk, bufs, n)) ==
-		       CBM_RSEQ_ABORTED)
+		while ((r = push_run(pool, bufs, n)) == CBM_RSEQ_ABORTED)
 			count_abort(pool);
 		if (cbm_likely(r == CBM_RSEQ_DONE))
 			return;

@@ -239,26 +239,27 @@ def ratio_table(runs, cells, contexts, subject="cbm"):
                 ("~" if noisy else "")
             row.append(f"{mark}{ratio:.2f}x")
         out.append("| " + " | ".join(row) + " |")
-    if subject != "cbm":
-        return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n"
 
+
+def retire_table(cells, contexts):
+    """cbm's retire runs (the peers have no deferred free), or ""."""
+    _, cpus = machine(contexts)
     retire = sorted((t, c) for (w, p, s, t), c in cells.items()
                     if w == "retire" and p == "cbm")
-    if retire:
-        size = next(s for (w, p, s, t) in cells if w == "retire")
-        out.append("")
-        out.append(f"retire ({DESCRIBE['retire']}, {size} B; cbm only: the "
-                   f"peers have no deferred free):")
-        out.append("")
-        out.append("| threads | Mretired/s | per thread | "
-                   "buffers per grace period |")
-        out.append("|---|---:|---:|---:|")
-        for t, c in retire:
-            bpg = c.buffers_per_grace
-            out.append(f"| {threads_label(t, cpus)} | "
-                       f"{marks(c)}{mega(c.items_per_second)}"
-                       f" | {mega(c.per_thread)} | "
-                       f"{'-' if bpg is None else f'{bpg:.0f}'} |")
+    if not retire:
+        return ""
+    size = next(s for (w, p, s, t) in cells if w == "retire")
+    out = ["", f"retire ({DESCRIBE['retire']}, {size} B; cbm only: the "
+           f"peers have no deferred free):", "",
+           "| threads | Mretired/s | per thread | buffers per grace period |",
+           "|---|---:|---:|---:|"]
+    for t, c in retire:
+        bpg = c.buffers_per_grace
+        out.append(f"| {threads_label(t, cpus)} | "
+                   f"{marks(c)}{mega(c.items_per_second)}"
+                   f" | {mega(c.per_thread)} | "
+                   f"{'-' if bpg is None else f'{bpg:.0f}'} |")
     return "\n".join(out) + "\n"
 
 
@@ -362,7 +363,8 @@ def write_report(json_dir, out_dir):
     runs, cells, contexts = load(json_dir)
     if not any(k[1] == "cbm" for k in cells):
         sys.exit(f"report: no cbm results in {json_dir}")
-    table = ratio_table(runs, cells, contexts)
+    table = ratio_table(runs, cells, contexts) + retire_table(cells,
+                                                               contexts)
     if any(k[1] == TRUSTED for k in cells):
         table += ("\nThe same pools made with CBM_POOL_TRUST_BULK_FREES "
                   "(cbm.h: bulk frees unchecked, as DPDK's are), bulk32 "

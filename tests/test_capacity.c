@@ -453,12 +453,13 @@ two_gathering_bulk_allocations_do_not_both_fail(void **state)
 
 /* ---- stats ------------------------------------------------------------- */
 
-/* The pool verify_stopping_main audits. */
-static cbm_pool *window_pool_under_audit;
-
+/* A thread that takes one snapshot (or one audit), stopping once at site
+ * on the way (NO_SITE: nowhere). */
 struct stats_call {
 	cbm_pool *pool;
+	int site;
 	cbm_stats st;
+	int verified; /* cbm_pool_verify's answer */
 };
 
 static void *
@@ -466,7 +467,20 @@ stats_main(void *arg)
 {
 	struct stats_call *s = arg;
 
+	my_site = s->site;
 	assert_int_equal(cbm_pool_stats(s->pool, &s->st), 0);
+	my_site = NO_SITE;
+	return NULL;
+}
+
+static void *
+verify_main(void *arg)
+{
+	struct stats_call *s = arg;
+
+	my_site = s->site;
+	s->verified = cbm_pool_verify(s->pool);
+	my_site = NO_SITE;
 	return NULL;
 }
 
@@ -480,7 +494,7 @@ static void
 stats_are_exact_while_an_idle_drain_is_half_done(void **state)
 {
 	cbm_pool *pool = window_pool(10);
-	struct stats_call s = {.pool = pool};
+	struct stats_call s = {.pool = pool, .site = NO_SITE};
 	pthread_t t;
 	void *b[CAP];
 
@@ -502,17 +516,6 @@ stats_are_exact_while_an_idle_drain_is_half_done(void **state)
 	give_back_all(pool, b + MAG, CAP - MAG);
 }
 
-static void *
-stats_stopping_main(void *arg)
-{
-	struct stats_call *s = arg;
-
-	my_site = CBM_SITE_STATS_READING;
-	assert_int_equal(cbm_pool_stats(s->pool, &s->st), 0);
-	my_site = NO_SITE;
-	return NULL;
-}
-
 /*
  * A snapshot that waited out one move of the reclamation thread, and whose
  * next reading a second move overlaps (a reclaimed batch on the freelist
@@ -525,7 +528,7 @@ static void
 a_snapshot_waits_out_every_reclaimer_move(void **state)
 {
 	cbm_pool *pool = window_pool(CBM_IDLE_TRIM_OFF);
-	struct stats_call s = {.pool = pool};
+	struct stats_call s = {.pool = pool, .site = CBM_SITE_STATS_READING};
 	pthread_t t;
 	void *b[CAP];
 
@@ -537,7 +540,7 @@ a_snapshot_waits_out_every_reclaimer_move(void **state)
 	for (int i = 0; i < MAG; i++)
 		cbm_retire(pool, b[i]);
 	assert_true(wait_stops(1)); /* 1: the reclaimer, in its first move */
-	assert_int_equal(pthread_create(&t, NULL, stats_stopping_main, &s), 0);
+	assert_int_equal(pthread_create(&t, NULL, stats_main, &s), 0);
 	usleep(50 * 1000); /* the snapshot waits, many times round */
 	atomic_store(&hold.any_site, CBM_SITE_RECLAIM_SPLICED);
 	let_go();
@@ -553,15 +556,6 @@ a_snapshot_waits_out_every_reclaimer_move(void **state)
 	give_back_all(pool, NULL, 0);
 }
 
-static void *
-verify_stopping_main(void *arg)
-{
-	my_site = CBM_SITE_VERIFY_QUIESCING;
-	*(int *)arg = cbm_pool_verify(window_pool_under_audit);
-	my_site = NO_SITE;
-	return NULL;
-}
-
 /*
  * An audit while the reclamation thread idle-trims (no application call
  * running, as cbm_pool_verify asks): held just before it waits for that
@@ -574,20 +568,20 @@ static void
 an_audit_sees_magazines_minted_while_it_waits(void **state)
 {
 	cbm_pool *pool = window_pool(10);
+	struct stats_call s = {.pool = pool,
+			       .site = CBM_SITE_VERIFY_QUIESCING,
+			       .verified = -1};
 	cbm_stats st;
 	pthread_t t;
 	void *b[CAP];
-	int rc = -1;
 
 	(void)state;
 	hold_reset();
-	window_pool_under_audit = pool;
 	for (int i = 0; i < CAP; i++)
 		assert_non_null(b[i] = cbm_alloc(pool));
 	assert_int_equal(cbm_pool_stats(pool, &st), 0);
 	assert_int_equal(st.idle_drains, 0);
-	assert_int_equal(pthread_create(&t, NULL, verify_stopping_main, &rc),
-			 0);
+	assert_int_equal(pthread_create(&t, NULL, verify_main, &s), 0);
 	assert_true(wait_stops(1)); /* the audit, about to wait */
 	/* Into this CPU's cache; 10 ms later the trim drains it into the
 	 * depot, in a magazine it mints. */
@@ -599,7 +593,7 @@ an_audit_sees_magazines_minted_while_it_waits(void **state)
 	assert_true(st.idle_drains > 0);
 	let_go();
 	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(rc, 0);
+	assert_int_equal(s.verified, 0);
 	give_back_all(pool, b + MAG, CAP - MAG);
 }
 

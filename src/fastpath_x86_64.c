@@ -15,16 +15,18 @@
  *    pop count about to wrap bails out to the C slow path before any
  *    store but push's slot above the count, which no reader looks at
  *    (percpu.h, P1);
- *  - the one store of the word is the last instruction before label 2
- *    (post_commit): it commits. An abort anywhere before it leaves the
- *    cache as it was, and the handler hands the call to C, which retries.
+ *  - the one write of the word is the last instruction before label 2
+ *    (post_commit): it commits (pop: a store; push: an add to the word in
+ *    memory, rseq.h). An abort anywhere before it leaves the cache as it
+ *    was, and the handler hands the call to C, which retries.
  * The pool's fields read here are read-only after create; rdi (the pool)
  * and rsi (the buffer) are never written, so every exit is a tail call
  * with the caller's arguments.
  *
  * Registers: r8 the rseq area's offset from the thread pointer, rcx the
- * cache, rdx its word, rax scratch and result. The fast table is at a
- * fixed offset from the pool (pool.h, CBM_POOL_FAST_AT).
+ * cache, rdx its word (free: its low half), rax scratch and result. The
+ * fast table is at a fixed offset from the pool (pool.h,
+ * CBM_POOL_FAST_AT).
  */
 #include "fastpath.h"
 
@@ -130,18 +132,20 @@ cbm_free(cbm_pool *pool CBM_IN_RDI, void *buf CBM_IN_RSI)
 		".Lfree_start:\n"
 		"movslq %fs:" CBM_S(CBM_OFF_RSEQ_CPU_ID) "(%r8), %rax\n"
 		"movq " CBM_S(CBM_OFF_POOL_TABLE) "(%rdi,%rax,8), %rcx\n"
-		"movq (%rcx), %rdx\n"
+		/* The word's low half: the count and the lock bits, which
+		 * indexes the slots as it is (a 32-bit load zero-extends). */
+		"movl (%rcx), %edx\n"
 		/* full, or a lock bit (the limit is far below them) */
 		"cmpl " CBM_S(CBM_OFF_POOL_SLOTS) "(%rdi), %edx\n"
 		"jae cbm_free_slow\n"
-		/* The count alone, as an index. (Loading and storing only
-		 * the low half would save this instruction, but the next
-		 * pop's 64-bit load of the word would then miss store
-		 * forwarding: tried, the timed pair fell to about 0.6x.) */
-		"movl %edx, %eax\n"
-		"movq %rsi, " CBM_S(CBM_FAST_SLOTS) "(%rcx,%rax,8)\n"
-		"addq $1, %rdx\n"
-		"movq %rdx, (%rcx)\n" /* commit */
+		"movq %rsi, " CBM_S(CBM_FAST_SLOTS) "(%rcx,%rdx,8)\n"
+		/* Commit: the count one higher, by an add to the whole word
+		 * in memory (rseq.h says why that is one commit). A 64-bit
+		 * write: the next pop's 64-bit load of the word forwards
+		 * from it. (Storing only the low half was tried: that load
+		 * then missed store forwarding, and the timed pair fell to
+		 * about 0.6x.) */
+		"addq $1, (%rcx)\n"
 		".Lfree_post:\n"
 		"ret\n");
 	// clang-format on

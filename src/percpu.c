@@ -345,9 +345,13 @@ take_cache(struct cbm_caches *caches, unsigned i)
 			cbm_spin_wait(&spins);
 			continue;
 		}
+		CBM_YIELD_AT(CBM_SITE_DRAIN_FENCING);
 		cbm_rseq_fence(i / caches->caches_per_cpu);
 		/* The fence was a full barrier on that CPU: this load sees the
-		 * last commit made there. */
+		 * last commit made there, which may have kept the bit (a
+		 * push's add, rseq.h) and changed the count. */
+		if (CBM_PLANTED(CBM_PLANT_DRAIN_TRUSTS_CAS))
+			return w; /* the word the CAS replaced */
 		w = cbm_load_acquire_u64(&c->word);
 		if (w & CBM_CACHE_REMOTE_LOCK)
 			return w & ~(uint64_t)CBM_CACHE_REMOTE_LOCK;

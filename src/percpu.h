@@ -10,7 +10,7 @@
  * so that at most one operation in mag_size goes below the cache whatever
  * the pattern, as with a loaded/previous pair. Keeping the two as one array
  * lets moving between them cost nothing, and lets a batch move commit with
- * a single store of the word, which rseq mode needs.
+ * a single write of the word, which rseq mode needs.
  *
  * The word:  bits  0-29  count: slots[0 .. count-1] hold buffers
  *            bit  30     LOCAL_LOCK: held by a thread (portable mode: any
@@ -25,7 +25,10 @@
  * Invariants:
  *  P1. Only a thread that may commit the word reads or writes slots: the
  *      holder of a lock bit, or (rseq mode) a restartable sequence running
- *      on the cache's CPU while no lock bit is set (rseq.h).
+ *      on the cache's CPU that read the word with no lock bit set (rseq.h).
+ *      A drainer's REMOTE_LOCK holds the cache only once its fence has
+ *      returned: a sequence that read the word before the bit was set may
+ *      still commit until then, and the drainer reads the word again.
  *  P2. A lock is taken with an acquire CAS from a word with no lock bit
  *      (or, in portable mode, which has only LOCAL_LOCK, an acquire
  *      fetch-or of it that found it clear), and dropped by a release store

@@ -13,6 +13,8 @@
 unsigned cbm_planted;
 unsigned cbm_yield_every;
 _Atomic(cbm_site_hook) cbm_site_hook_installed;
+atomic_int cbm_plant_push_gate;
+atomic_int cbm_plant_push_gated;
 
 static const struct {
 	const char *name;
@@ -35,6 +37,7 @@ static const struct {
 	{"unpaid-reuse", CBM_PLANT_UNPAID_REUSE},
 	{"unpaid-growth", CBM_PLANT_UNPAID_GROWTH},
 	{"no-giveback", CBM_PLANT_NO_GIVEBACK},
+	{"drain-trusts-cas", CBM_PLANT_DRAIN_TRUSTS_CAS},
 };
 
 static void

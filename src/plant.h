@@ -43,6 +43,10 @@
  *                                                          [heap ceiling]
  *   no-giveback      a heap's class at the ceiling does not ask the
  *                    other classes for memory         [heap capacity]
+ *   drain-trusts-cas a drainer on another CPU takes the cache's word as
+ *                    its CAS left it, not as it reads after its fence, so
+ *                    a push that committed in between is lost
+ *                                                         [conservation]
  *   no-thread        the reclamation thread cannot be started, as when
  *                    pthread_create fails: the first pool's create fails
  *                    with -EAGAIN (a unit test of that path, not stress)
@@ -74,6 +78,7 @@ enum cbm_plant {
 	CBM_PLANT_UNPAID_REUSE = 1u << 14,
 	CBM_PLANT_UNPAID_GROWTH = 1u << 15,
 	CBM_PLANT_NO_GIVEBACK = 1u << 16,
+	CBM_PLANT_DRAIN_TRUSTS_CAS = 1u << 17,
 };
 
 /*
@@ -113,7 +118,25 @@ enum cbm_site {
 					freelist and still counted in flight */
 	CBM_SITE_VERIFY_QUIESCING,   /* verify.c: an audit about to wait for
 					the reclamation thread */
+	CBM_SITE_DRAIN_FENCING,	     /* percpu.c: a drainer set REMOTE_LOCK
+					and has not fenced the cache's CPU */
 };
+
+/*
+ * The bulk push gate: a hold inside a restartable sequence, where no
+ * function may be called (the kernel would not restart a sequence
+ * preempted outside its range). While cbm_plant_push_gate is nonzero, a
+ * bulk push's sequence (rseq.h), its slots written and about to commit,
+ * sets cbm_plant_push_gated and spins until the gate is 0 again; an abort
+ * (preemption, migration, signal) meanwhile restarts it as always. For
+ * tests (tests/test_percpu.c); 0 otherwise.
+ */
+#ifdef CBM_FAULT_INJECTION
+#include <stdatomic.h>
+
+extern atomic_int cbm_plant_push_gate;
+extern atomic_int cbm_plant_push_gated;
+#endif
 
 typedef void (*cbm_site_hook)(enum cbm_site site);
 

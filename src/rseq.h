@@ -19,11 +19,18 @@
  *    value cpu_id can hold is that CPU's cache or the sentinel; the
  *    sentinel's word always has the lock bits set, so a sequence that
  *    reads it bails out below before it stores anything.
- *  - The single store of the cache's word is the last instruction before
- *    post_commit: it commits. Every instruction before it only loads, or
- *    stores into a slot above the committed count (push), which no reader
- *    looks at (P1, percpu.h). An abort anywhere before the commit leaves
- *    the cache exactly as it was; the caller starts over.
+ *  - The single write of the cache's word is the last instruction before
+ *    post_commit: it commits. It is a store of the new word, or (pushes)
+ *    an add of n, the buffers pushed, to the word in memory: one
+ *    instruction, which an interrupt finds either done or not begun, so
+ *    it commits as a store does (the kernel's own rseq selftests commit
+ *    with an add). A push reads only the word's low half, which indexes
+ *    the slots as it is; the add saves it the copy of the whole word,
+ *    the isolation of the count and a separate add and store. Every
+ *    instruction before the commit only loads, or stores into a slot
+ *    above the committed count (push), which no reader looks at (P1,
+ *    percpu.h). An abort anywhere before the commit leaves the cache
+ *    exactly as it was; the caller starts over.
  *  - A preempted thread's stale view cannot be committed: another thread
  *    that ran on the CPU meanwhile may have changed the word and the slots,
  *    but the preempted thread resumes at the abort address, not at its next
@@ -39,10 +46,15 @@
  *    CPU with membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, CPU): when
  *    it returns, every sequence that was running there has been aborted,
  *    and every later one sees the bit. A sequence that read the word before
- *    the CAS and committed before the fence overwrote the bit (commits
- *    store unlocked words); the drainer sees the bit gone after the fence
- *    and tries again. The membarrier is also the full barrier that orders
- *    the drainer's accesses after everything the CPU did.
+ *    the CAS and committed before the fence either overwrote the bit (a
+ *    store of an unlocked word, or a push's add whose load came before
+ *    the CAS: the add is not atomic towards other CPUs) or kept it (an add
+ *    that loaded the locked word: count + n under the bit, the n slots
+ *    written before it). So after the fence the drainer reads the word
+ *    again: the bit gone, it tries again; the bit there, what it read is
+ *    the word with every commit made on that CPU. The membarrier is also
+ *    the full barrier that orders the drainer's accesses after everything
+ *    the CPU did.
  *
  * The abort handler is preceded by the signature glibc registered (RSEQ_SIG)
  * inside an undefined-instruction encoding, as the kernel requires.
@@ -118,8 +130,10 @@ _Static_assert(sizeof(((struct rseq *)0)->cpu_id) == 4 &&
 	       "struct rseq's fields are the sizes the asm accesses");
 /* The count in the low bits and the lock bits above it, all in the low 32
  * (pop and lock test them as 32-bit registers, and pop's bound on count - 1
- * also catches a lock bit); the pops in the high 32 (a pop's carry out of
- * bit 63 is their wrap). */
+ * also catches a lock bit; a push loads the low half alone, at the word's
+ * address on this little-endian machine, as its bound and its index, and
+ * its add of n, below the slots, never carries out of it); the pops in
+ * the high 32 (a pop's carry out of bit 63 is their wrap). */
 _Static_assert((CBM_CACHE_COUNT_MASK & (CBM_CACHE_COUNT_MASK + 1)) == 0 &&
 		       (CBM_CACHE_LOCKS & CBM_CACHE_COUNT_MASK) == 0 &&
 		       CBM_CACHE_LOCKS > CBM_CACHE_COUNT_MASK &&
@@ -273,13 +287,12 @@ cbm_rseq_push(const struct cbm_cache_map *map, void *buf)
 	// clang-format off
 	__asm__ goto(
 		CBM_RSEQ_BEGIN_FAST
-		"movq (%%rax), %%rdx\n\t"
+		/* the low half: count and lock bits, an index as it is */
+		"movl (%%rax), %%edx\n\t"
 		"cmpl %[limit], %%edx\n\t"
 		"jae %l[slow]\n\t"
-		"movl %%edx, %%ecx\n\t"
-		"movq %[buf], %c[slots_off](%%rax,%%rcx,8)\n\t"
-		"addq $1, %%rdx\n\t"
-		"movq %%rdx, (%%rax)\n\t" /* commit */
+		"movq %[buf], %c[slots_off](%%rax,%%rdx,8)\n\t"
+		"addq $1, (%%rax)\n\t" /* commit */
 		"2:\n\t"
 		CBM_RSEQ_EXITS(
 			"",
@@ -288,7 +301,7 @@ cbm_rseq_push(const struct cbm_cache_map *map, void *buf)
 		: CBM_RSEQ_INPUTS(map), [limit] "rm"(map->slots),
 		  [buf] "r"(buf),
 		  [slots_off] "i"(CBM_CACHE_SLOTS_OFFSET)
-		: "rax", "rcx", "rdx", "memory", "cc"
+		: "rax", "rdx", "memory", "cc"
 		: slow, aborted);
 	// clang-format on
 	return CBM_RSEQ_DONE;
@@ -333,12 +346,11 @@ cbm_rseq_lock(const struct cbm_cache_map *map, size_t cpu_bytes,
 	return cbm_likely(done) ? CBM_RSEQ_DONE : (enum cbm_rseq_result)result;
 }
 // clang-format off
-/* The bulk pushes' opening: the word in rdx; count + n at most the slots
- * (a lock bit is far above), else to the label slow; r8 the first slot
- * above the count. */
+/* The bulk pushes' opening: count + n at most the slots (a lock bit is
+ * far above), else to the label slow; r8 the first slot above the count.
+ * Their commit adds n to the word in memory (see above). */
 #define CBM_RSEQ_PUSH_ROOM                                                     \
-	"movq (%%rax), %%rdx\n\t"                                              \
-	"movl %%edx, %%r8d\n\t"                                                \
+	"movl (%%rax), %%r8d\n\t"                                              \
 	"leal (%%r8,%[n]), %%r9d\n\t"                                          \
 	"cmpl %[limit], %%r9d\n\t"                                             \
 	"ja %l[slow]\n\t"                                                      \
@@ -361,6 +373,22 @@ cbm_rseq_lock(const struct cbm_cache_map *map, size_t cpu_bytes,
 	"subq $2, %%r9\n\t"                                                    \
 	"jnz 6b\n\t"                                                           \
 	"7:\n\t"
+
+/* The bulk pushes' hold before their commit, in a fault-injection build
+ * (plant.h, the bulk push gate); nothing otherwise. Labels 81 and 82. */
+#ifdef CBM_FAULT_INJECTION
+#define CBM_RSEQ_PUSH_GATE                                                     \
+	"cmpl $0, cbm_plant_push_gate(%%rip)\n\t"                              \
+	"je 82f\n\t"                                                           \
+	"movl $1, cbm_plant_push_gated(%%rip)\n\t"                             \
+	"81:\n\t"                                                              \
+	"pause\n\t"                                                            \
+	"cmpl $0, cbm_plant_push_gate(%%rip)\n\t"                              \
+	"jne 81b\n\t"                                                          \
+	"82:\n\t"
+#else
+#define CBM_RSEQ_PUSH_GATE ""
+#endif
 // clang-format on
 
 /*
@@ -473,8 +501,8 @@ cbm_rseq_push_bulk(const struct cbm_cache_map *map,
 		"7:\n\t"
 		"cmpq %[cap], %%r11\n\t"
 		"jae %l[slow]\n\t"
-		"addq %[n], %%rdx\n\t"
-		"movq %%rdx, (%%rax)\n\t" /* commit */
+		CBM_RSEQ_PUSH_GATE
+		"addq %[n], (%%rax)\n\t" /* commit */
 		"2:\n\t"
 		CBM_RSEQ_EXITS(
 			"",
@@ -485,7 +513,7 @@ cbm_rseq_push_bulk(const struct cbm_cache_map *map,
 		  [inv] "r"(chk->stride_inv), [cap] "rm"(chk->capacity),
 		  "c"(chk->stride_shift),
 		  [slots_off] "i"(CBM_CACHE_SLOTS_OFFSET)
-		: "rax", "rdx", "r8", "r9", "r10", "r11", "memory", "cc"
+		: "rax", "r8", "r9", "r10", "r11", "memory", "cc"
 		: slow, aborted);
 	// clang-format on
 	return CBM_RSEQ_DONE;
@@ -513,8 +541,8 @@ cbm_rseq_push_bulk_trusted(const struct cbm_cache_map *map, void *const *bufs,
 		CBM_RSEQ_PUSH_ROOM
 		/* slots[count + i] = bufs[i] */
 		CBM_RSEQ_COPY("%[bufs]", "%%r8")
-		"addq %[n], %%rdx\n\t"
-		"movq %%rdx, (%%rax)\n\t" /* commit */
+		CBM_RSEQ_PUSH_GATE
+		"addq %[n], (%%rax)\n\t" /* commit */
 		"2:\n\t"
 		CBM_RSEQ_EXITS(
 			"",
@@ -523,7 +551,7 @@ cbm_rseq_push_bulk_trusted(const struct cbm_cache_map *map, void *const *bufs,
 		: CBM_RSEQ_INPUTS(map), [limit] "rm"(map->slots),
 		  [bufs] "r"(bufs), [n] "r"(n),
 		  [slots_off] "i"(CBM_CACHE_SLOTS_OFFSET)
-		: "rax", "rdx", "r8", "r9", "r10", "xmm0", "memory", "cc"
+		: "rax", "r8", "r9", "r10", "xmm0", "memory", "cc"
 		: slow, aborted);
 	// clang-format on
 	return CBM_RSEQ_DONE;

@@ -19,6 +19,9 @@
  * The inline code compares it with the layout it was compiled against,
  * and on any difference calls the exported functions: a program built
  * against another layout never misreads a pool, it only runs slower.
+ * The rseq area is found by glibc's __rseq_offset rather than the pool's
+ * copy of it: a constant, which the compiler loads once and keeps in a
+ * register across calls.
  * Only x86-64 with GCC or Clang, outside ThreadSanitizer; elsewhere the
  * calls stay exported.
  */
@@ -31,7 +34,7 @@
 #define CBM_INLINE_OFF_BASE 0	    /* char *: buffer 0 */
 #define CBM_INLINE_OFF_STRIDE_INV 8 /* uint64_t: odd part's inverse */
 #define CBM_INLINE_OFF_TABLE 4112   /* cache *[]: by CPU number, -2 on */
-#define CBM_INLINE_OFF_RSEQ 32	    /* ptrdiff_t: __rseq_offset */
+#define CBM_INLINE_OFF_RSEQ 32	    /* ptrdiff_t: __rseq_offset (unread) */
 #define CBM_INLINE_OFF_SLOTS 44	    /* uint32_t: slots per cache */
 #define CBM_INLINE_OFF_CAPACITY 48  /* uint64_t: buffers */
 #define CBM_INLINE_OFF_SHIFT 56	    /* uint8_t: stride's power of two */
@@ -50,6 +53,14 @@
 #if defined(CBM_INLINE) && CBM_INLINE && defined(__x86_64__) &&                \
 	defined(__GNUC__) && !defined(CBM_INLINE_TSAN_)
 #define CBM_INLINE_ACTIVE 1
+
+#include <stddef.h>
+
+/* glibc's (2.35 and later): where the thread's rseq area is, from the
+ * thread pointer. Declared as <sys/rseq.h> declares it (outside any
+ * extern "C", which for a variable names the same symbol), rather than
+ * included, so that the header brings in none of the rseq ABI's names. */
+extern const ptrdiff_t __rseq_offset;
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,15 +81,15 @@ cbm_inline_usable(const cbm_pool *pool)
  * inside it indexes the pool's fast table, whose entry for every value
  * cpu_id can hold is the CPU's cache or a sentinel that reads as held; a
  * held, empty cache or pops about to wrap bail out without a store; the
- * one store of the word commits. Returns 1 with the buffer in *out, or 0
- * for "use the exported call" (bailed out, or aborted); the result comes
- * out in ZF, which the caller's branch tests directly.
+ * one store of the word commits. Returns the buffer, or NULL for "use the
+ * exported call" (bailed out, or aborted): a slot never holds NULL, so
+ * the caller's own test of the result for NULL is the same test, and the
+ * compiler keeps one.
  */
-static inline int
-cbm_inline_pop(const cbm_pool *pool, void **out)
+static inline void *
+cbm_inline_pop(const cbm_pool *pool)
 {
 	void *buf;
-	int done; /* ZF: set only on the committing path */
 
 	__asm__ volatile(".pushsection __rseq_cs, \"aw\"\n\t"
 			 ".balign 32\n\t"
@@ -86,11 +97,10 @@ cbm_inline_pop(const cbm_pool *pool, void **out)
 			 ".long 0, 0\n\t"
 			 ".quad 1f, 2f - 1f, 4f\n\t"
 			 ".popsection\n\t"
-			 "movq %c[rs](%[pool]), %%r8\n\t"
 			 "leaq 3b(%%rip), %%rax\n\t"
-			 "movq %%rax, %%fs:8(%%r8)\n\t"
+			 "movq %%rax, %%fs:8(%[rs])\n\t"
 			 "1:\n\t"
-			 "movslq %%fs:4(%%r8), %%rax\n\t"
+			 "movslq %%fs:4(%[rs]), %%rax\n\t"
 			 "movq %c[table](%[pool],%%rax,8), %%rcx\n\t"
 			 "movq (%%rcx), %%rdx\n\t"
 			 "leal -1(%%rdx), %%eax\n\t"
@@ -101,80 +111,77 @@ cbm_inline_pop(const cbm_pool *pool, void **out)
 			 "jc 5f\n\t"
 			 "movq %%rdx, (%%rcx)\n\t"
 			 "2:\n\t"
-			 "xorl %%eax, %%eax\n\t" /* ZF set */
 			 "9:\n\t"
 			 ".pushsection __rseq_failure, \"ax\"\n\t"
 			 "5:\n\t"
-			 "orl $1, %%eax\n\t" /* ZF clear */
+			 "xorl %k[buf], %k[buf]\n\t"
 			 "jmp 9b\n\t"
 			 ".byte 0x0f, 0xb9, 0x3d\n\t"
 			 ".long 0x53053053\n\t"
 			 "4:\n\t"
-			 "orl $1, %%eax\n\t"
+			 "xorl %k[buf], %k[buf]\n\t"
 			 "jmp 9b\n\t"
 			 ".popsection\n\t"
-			 : [buf] "=&r"(buf), "=@ccz"(done)
-			 : [pool] "r"(pool), [rs] "i"(CBM_INLINE_OFF_RSEQ),
+			 : [buf] "=&r"(buf)
+			 : [pool] "r"(pool), [rs] "r"(__rseq_offset),
 			   [table] "i"(CBM_INLINE_OFF_TABLE),
 			   [slots] "i"(CBM_INLINE_CACHE_SLOTS),
 			   [count_max] "i"(CBM_INLINE_COUNT_MAX),
 			   [delta] "r"(0xffffffffull) /* count - 1, pops + 1 */
-			 : "rax", "rcx", "rdx", "r8", "memory", "cc");
-	*out = buf;
-	return done;
+			 : "rax", "rcx", "rdx", "memory", "cc");
+	return buf;
 }
 
 /* The push sequence of src/rseq.h (see cbm_inline_pop), after the pointer
- * check of src/check.h. Returns 1 when committed, 0 for "use the exported
- * call". No outputs: an asm goto. */
+ * check of src/check.h: the word's low half (count and lock bits) tested
+ * and used as the index, the commit an add to the whole word in memory.
+ * Returns 1 when committed, 0 for "use the exported call". No outputs: an
+ * asm goto. */
 static inline int
 cbm_inline_push(cbm_pool *pool, void *buf)
 {
-	__asm__ goto(".pushsection __rseq_cs, \"aw\"\n\t"
-		     ".balign 32\n\t"
-		     "3:\n\t"
-		     ".long 0, 0\n\t"
-		     ".quad 1f, 2f - 1f, 4f\n\t"
-		     ".popsection\n\t"
-		     "movq %[buf], %%rax\n\t"
-		     "subq %c[base](%[pool]), %%rax\n\t"
-		     "movzbl %c[shift](%[pool]), %%ecx\n\t"
-		     "imulq %c[inv](%[pool]), %%rax\n\t"
-		     "rorq %%cl, %%rax\n\t"
-		     "cmpq %c[cap](%[pool]), %%rax\n\t"
-		     "jae %l[out]\n\t"
-		     "movq %c[rs](%[pool]), %%r8\n\t"
-		     "leaq 3b(%%rip), %%rax\n\t"
-		     "movq %%rax, %%fs:8(%%r8)\n\t"
-		     "1:\n\t"
-		     "movslq %%fs:4(%%r8), %%rax\n\t"
-		     "movq %c[table](%[pool],%%rax,8), %%rcx\n\t"
-		     "movq (%%rcx), %%rdx\n\t"
-		     "cmpl %c[limit](%[pool]), %%edx\n\t"
-		     "jae %l[out]\n\t"
-		     "movl %%edx, %%eax\n\t"
-		     "movq %[buf], %c[slots](%%rcx,%%rax,8)\n\t"
-		     "addq $1, %%rdx\n\t"
-		     "movq %%rdx, (%%rcx)\n\t"
-		     "2:\n\t"
-		     ".pushsection __rseq_failure, \"ax\"\n\t"
-		     ".byte 0x0f, 0xb9, 0x3d\n\t"
-		     ".long 0x53053053\n\t"
-		     "4:\n\t"
-		     "jmp %l[out]\n\t"
-		     ".popsection\n\t"
-		     :
-		     : [pool] "r"(pool), [buf] "r"(buf),
-		       [base] "i"(CBM_INLINE_OFF_BASE),
-		       [inv] "i"(CBM_INLINE_OFF_STRIDE_INV),
-		       [shift] "i"(CBM_INLINE_OFF_SHIFT),
-		       [cap] "i"(CBM_INLINE_OFF_CAPACITY),
-		       [limit] "i"(CBM_INLINE_OFF_SLOTS),
-		       [rs] "i"(CBM_INLINE_OFF_RSEQ),
-		       [table] "i"(CBM_INLINE_OFF_TABLE),
-		       [slots] "i"(CBM_INLINE_CACHE_SLOTS)
-		     : "rax", "rcx", "rdx", "r8", "memory", "cc"
-		     : out);
+	__asm__ goto(
+		".pushsection __rseq_cs, \"aw\"\n\t"
+		".balign 32\n\t"
+		"3:\n\t"
+		".long 0, 0\n\t"
+		".quad 1f, 2f - 1f, 4f\n\t"
+		".popsection\n\t"
+		"movq %[buf], %%rax\n\t"
+		"subq %c[base](%[pool]), %%rax\n\t"
+		"movzbl %c[shift](%[pool]), %%ecx\n\t"
+		"imulq %c[inv](%[pool]), %%rax\n\t"
+		"rorq %%cl, %%rax\n\t"
+		"cmpq %c[cap](%[pool]), %%rax\n\t"
+		"jae %l[out]\n\t"
+		"leaq 3b(%%rip), %%rax\n\t"
+		"movq %%rax, %%fs:8(%[rs])\n\t"
+		"1:\n\t"
+		"movslq %%fs:4(%[rs]), %%rax\n\t"
+		"movq %c[table](%[pool],%%rax,8), %%rcx\n\t"
+		"movl (%%rcx), %%edx\n\t"
+		"cmpl %c[limit](%[pool]), %%edx\n\t"
+		"jae %l[out]\n\t"
+		"movq %[buf], %c[slots](%%rcx,%%rdx,8)\n\t"
+		"addq $1, (%%rcx)\n\t"
+		"2:\n\t"
+		".pushsection __rseq_failure, \"ax\"\n\t"
+		".byte 0x0f, 0xb9, 0x3d\n\t"
+		".long 0x53053053\n\t"
+		"4:\n\t"
+		"jmp %l[out]\n\t"
+		".popsection\n\t"
+		:
+		: [pool] "r"(pool), [buf] "r"(buf),
+		  [base] "i"(CBM_INLINE_OFF_BASE),
+		  [inv] "i"(CBM_INLINE_OFF_STRIDE_INV),
+		  [shift] "i"(CBM_INLINE_OFF_SHIFT),
+		  [cap] "i"(CBM_INLINE_OFF_CAPACITY),
+		  [limit] "i"(CBM_INLINE_OFF_SLOTS), [rs] "r"(__rseq_offset),
+		  [table] "i"(CBM_INLINE_OFF_TABLE),
+		  [slots] "i"(CBM_INLINE_CACHE_SLOTS)
+		: "rax", "rcx", "rdx", "memory", "cc"
+		: out);
 	return 1;
 out:
 	return 0;
@@ -186,7 +193,7 @@ cbm_inline_alloc(cbm_pool *pool)
 	void *buf;
 
 	if (__builtin_expect(cbm_inline_usable(pool), 1) &&
-	    __builtin_expect(cbm_inline_pop(pool, &buf), 1))
+	    __builtin_expect((buf = cbm_inline_pop(pool)) != (void *)0, 1))
 		return buf;
 	return (cbm_alloc)(pool);
 }

@@ -19,13 +19,17 @@
 /* Built with BENCH_CBM_TRUSTED: the same peer, whose pools trust their
  * bulk frees (CBM_POOL_TRUST_BULK_FREES), for the bulk rows. With
  * BENCH_CBM_EXACT: buffers exactly their size apart (CBM_POOL_EXACT_STRIDE),
- * the layout before cache colouring (src/colour.h), beside the default. */
+ * the layout before cache colouring (src/colour.h), beside the default.
+ * With CBM_INLINE: the default pools, their calls inline (cbm/inline.h). */
 #if defined(BENCH_CBM_TRUSTED)
 #define BENCH_CBM_NAME "cbm_trusted"
 #define BENCH_CBM_FLAGS CBM_POOL_TRUST_BULK_FREES
 #elif defined(BENCH_CBM_EXACT)
 #define BENCH_CBM_NAME "cbm_exact"
 #define BENCH_CBM_FLAGS CBM_POOL_EXACT_STRIDE
+#elif defined(CBM_INLINE)
+#define BENCH_CBM_NAME "cbm_inline"
+#define BENCH_CBM_FLAGS 0u
 #else
 #define BENCH_CBM_NAME "cbm"
 #define BENCH_CBM_FLAGS 0u

@@ -34,13 +34,15 @@ import statistics
 import sys
 
 PEERS = ["cbm", "glibc", "jemalloc", "mimalloc", "tcmalloc", "dpdk", "mutex",
-         "cbm_exact", "cbm_trusted"]
+         "cbm_exact", "cbm_trusted", "cbm_inline"]
 # cbm's variants, columns of the main table: cbm_exact, its pools with
 # CBM_POOL_EXACT_STRIDE (cbm / cbm_exact: what cache colouring gains);
 # cbm_trusted, with CBM_POOL_TRUST_BULK_FREES, on the bulk workloads only
 # (cbm / cbm_trusted: what checking the freed pointers costs), also the
-# subject of a table of its own.
+# subject of a table of its own; cbm_inline, its calls inline (CBM_INLINE),
+# on every workload but the bulk ones, with a table of its own too.
 TRUSTED = "cbm_trusted"
+INLINE = "cbm_inline"
 UNTOUCHED = ["pair", "depth32", "depth512", "bulk32", "pc"]
 # Each also with every buffer's first cache line written when it is got
 # (harness.h, touched<P>).
@@ -369,6 +371,11 @@ def write_report(json_dir, out_dir):
         table += ("\nThe same pools made with CBM_POOL_TRUST_BULK_FREES "
                   "(cbm.h: bulk frees unchecked, as DPDK's are), bulk32 "
                   "only:\n\n" + ratio_table(runs, cells, contexts, TRUSTED))
+    if any(k[1] == INLINE for k in cells):
+        table += ("\nThe same pools, their calls inline (CBM_INLINE, "
+                  "cbm/inline.h), as DPDK's are; the bulk calls are the "
+                  "same inline or not:\n\n"
+                  + ratio_table(runs, cells, contexts, INLINE))
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(table)
     with open(os.path.join(out_dir, "absolute.md"), "w") as f:

@@ -32,8 +32,8 @@ import time
 sys.dont_write_bytecode = True
 import report  # noqa: E402
 
-PEERS = ["cbm", "cbm_exact", "cbm_trusted", "glibc", "jemalloc", "mimalloc",
-         "tcmalloc", "dpdk", "mutex"]
+PEERS = ["cbm", "cbm_exact", "cbm_trusted", "cbm_inline", "glibc",
+         "jemalloc", "mimalloc", "tcmalloc", "dpdk", "mutex"]
 UNTOUCHED = ["pair", "depth32", "depth512", "bulk32", "pc"]
 # Each also as WORKLOAD-touched (harness.h), then cbm's retire.
 WORKLOADS = UNTOUCHED + [w + "-touched" for w in UNTOUCHED] + ["retire"]
@@ -166,10 +166,15 @@ def names(known):
 
 def wanted(workload, peer):
     """retire is cbm's alone; cbm_trusted differs from cbm only in its
-    bulk frees (cbm_exact in its layout, everywhere)."""
+    bulk frees, cbm_inline only in its calls of one buffer (cbm_exact in
+    its layout, everywhere)."""
     if workload == "retire":
         return peer == "cbm"
-    return peer != "cbm_trusted" or workload.startswith("bulk32")
+    if peer == "cbm_trusted":
+        return workload.startswith("bulk32")
+    if peer == "cbm_inline":
+        return not workload.startswith("bulk32")
+    return True
 
 
 def main():

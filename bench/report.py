@@ -27,6 +27,7 @@ rate is what it achieved until then.
 """
 import collections
 import glob
+import itertools
 import json
 import os
 import re
@@ -199,7 +200,10 @@ def ratio_table(runs, cells, contexts, subject="cbm"):
     """subject's items/s over each other peer's, per workload, size and
     threads that subject ran."""
     ctx, cpus = machine(contexts)
-    peers = [p for p in PEERS if p != subject and any(k[1] == p for k in cells)]
+    # The peers that ran a cell the subject ran.
+    mine = {(w, s, t) for (w, p, s, t) in cells if p == subject}
+    peers = [p for p in PEERS if p != subject and any(
+        k[1] == p and (k[0], k[2], k[3]) in mine for k in cells)]
     out = []
     out.append(f"{subject} / peer: {subject}'s items/s divided by the "
                f"peer's, same "
@@ -299,8 +303,8 @@ def plot(cells, contexts, path):
     fig, axes = plt.subplots(len(rows), len(sizes),
                              figsize=(5 * len(sizes), 3.4 * len(rows)),
                              squeeze=False)
-    colors = dict(zip(PEERS, plt.rcParams["axes.prop_cycle"].by_key()
-                      ["color"]))
+    colors = dict(zip(PEERS, itertools.cycle(
+        plt.rcParams["axes.prop_cycle"].by_key()["color"])))
     for i, w in enumerate(rows):
         for j, s in enumerate(sizes):
             ax = axes[i][j]

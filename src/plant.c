@@ -13,8 +13,10 @@
 unsigned cbm_planted;
 unsigned cbm_yield_every;
 _Atomic(cbm_site_hook) cbm_site_hook_installed;
-atomic_int cbm_plant_push_gate;
-atomic_int cbm_plant_push_gated;
+/* Read and written by name from the bulk pushes' asm only (rseq.h): used,
+ * so that no optimisation drops them as unreferenced. */
+__attribute__((used)) atomic_int cbm_plant_push_gate;
+__attribute__((used)) atomic_int cbm_plant_push_gated;
 
 static const struct {
 	const char *name;

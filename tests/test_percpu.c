@@ -509,10 +509,13 @@ static struct {
 	cbm_pool *pool;
 	unsigned cpu; /* the free's */
 	pthread_t drainer;
+	pthread_t freer;
+	bool freer_running;
 	void *first;	 /* freed alone first: the cache is not empty */
 	void *bufs[MAG]; /* then these, in one bulk free */
 	atomic_bool pushed;
 	atomic_int kept; /* commits seen under the drainer's bit */
+	bool skipped;	 /* the window cannot be made here */
 } gate;
 
 static void
@@ -530,8 +533,10 @@ gate_hook(enum cbm_site site)
 	if (!(before & CBM_CACHE_REMOTE_LOCK))
 		return; /* the drain of another cache */
 	atomic_store(&cbm_plant_push_gate, 0);
-	while (!atomic_load(&gate.pushed))
-		sched_yield();
+	/* The free commits at once unless its CPU runs something else; a
+	 * round it misses is spoiled, not hung. */
+	for (int ms = 0; ms < 10000 && !atomic_load(&gate.pushed); ms++)
+		usleep(1000);
 	after = atomic_load(&c->word);
 	if ((after & CBM_CACHE_REMOTE_LOCK) &&
 	    (after & CBM_CACHE_COUNT_MASK) ==
@@ -551,6 +556,19 @@ gated_free(void *arg)
 	return NULL;
 }
 
+/* Whatever a failed assertion left: the gate open, the hook gone, the
+ * free's thread joined (it cannot be held once the gate is open). */
+static int
+gate_teardown(void **state)
+{
+	atomic_store(&cbm_plant_push_gate, 0);
+	cbm_site_hook_set(NULL);
+	if (gate.freer_running)
+		pthread_join(gate.freer, NULL);
+	gate.freer_running = false;
+	return restore_affinity(state);
+}
+
 static void
 a_push_committed_under_a_drainers_bit_is_drained(void **state)
 {
@@ -559,8 +577,11 @@ a_push_committed_under_a_drainers_bit_is_drained(void **state)
 	cbm_stats st;
 
 	(void)state;
-	if (pool->caches.mode != CBM_MODE_RSEQ || drainer_cpu == CPU_SETSIZE) {
+	/* The sequences run only in rseq mode, on pools without bookkeeping
+	 * (a sanitizer's or a memory checker's). */
+	if (pool->fast != CBM_FAST_RSEQ || drainer_cpu == CPU_SETSIZE) {
 		cbm_pool_destroy(pool);
+		gate.skipped = true;
 		skip();
 	}
 	gate.pool = pool;
@@ -572,25 +593,31 @@ a_push_committed_under_a_drainers_bit_is_drained(void **state)
 	 * a few rounds make the window certain. */
 	for (int round = 0; round < 10 && atomic_load(&gate.kept) == 0;
 	     round++) {
-		pthread_t t;
-
 		assert_non_null(gate.first = cbm_alloc(pool));
 		for (int i = 0; i < MAG; i++)
 			assert_non_null(gate.bufs[i] = cbm_alloc(pool));
 		atomic_store(&gate.pushed, false);
 		atomic_store(&cbm_plant_push_gated, 0);
 		cbm_site_hook_set(gate_hook);
-		assert_int_equal(pthread_create(&t, NULL, gated_free, NULL), 0);
+		assert_int_equal(
+			pthread_create(&gate.freer, NULL, gated_free, NULL), 0);
+		gate.freer_running = true;
 		for (int ms = 0;
 		     ms < 5000 && atomic_load(&cbm_plant_push_gated) == 0; ms++)
 			usleep(1000);
 		assert_int_equal(atomic_load(&cbm_plant_push_gated), 1);
 		assert_true(cbm_pool_trim(pool) >= 0);
-		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(pthread_join(gate.freer, NULL), 0);
+		gate.freer_running = false;
 		cbm_site_hook_set(NULL);
 		atomic_store(&cbm_plant_push_gate, 0);
 		/* Every buffer is back, each counted once. */
 		assert_int_equal(cbm_pool_stats(pool, &st), 0);
+		if (st.in_use != 0)
+			print_message(
+				"VIOLATION conservation: %lu buffers lost "
+				"by the drain\n",
+				(unsigned long)st.in_use);
 		assert_int_equal(st.in_use, 0);
 		assert_conserved(pool);
 	}
@@ -619,12 +646,22 @@ main(void)
 		T(unregistered_threads_take_the_slow_path),
 		T(interrupted_sequences_restart),
 #ifdef CBM_FAULT_INJECTION
-		T(a_push_committed_under_a_drainers_bit_is_drained),
+		cmocka_unit_test_teardown(
+			a_push_committed_under_a_drainers_bit_is_drained,
+			gate_teardown),
 #endif
 	};
 #undef T
+	int failed;
 
 	if (getenv("CBM_TEST_FILTER") != NULL)
 		cmocka_set_test_filter(getenv("CBM_TEST_FILTER"));
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+#ifdef CBM_FAULT_INJECTION
+	/* Alone (the planted run), a window that cannot be made here is a
+	 * skip, not a pass. */
+	if (failed == 0 && gate.skipped && getenv("CBM_TEST_FILTER") != NULL)
+		return 77;
+#endif
+	return failed;
 }

@@ -18,7 +18,9 @@ cbm_header_uses(cbm_pool *pool)
 	enum cbm_error e = CBM_ERR_CORRUPT;
 	int v = CBM_VERSION_MAJOR * 10000 + CBM_VERSION_MINOR * 100 +
 		CBM_VERSION_PATCH;
+	void *buf = cbm_alloc(pool); /* with CBM_INLINE, the inline path */
 
+	cbm_free(pool, buf);
 	cfg.flags = CBM_POOL_DEBUG | CBM_POOL_HUGEPAGES;
 	cfg.idle_trim_ms = CBM_IDLE_TRIM_OFF;
 	cbm_set_error_handler(fn, 0);

@@ -201,9 +201,9 @@ def ratio_table(runs, cells, contexts, subject="cbm"):
     threads that subject ran."""
     ctx, cpus = machine(contexts)
     # The peers that ran a cell the subject ran.
-    mine = {(w, s, t) for (w, p, s, t) in cells if p == subject}
+    ran = {(w, s, t) for (w, p, s, t) in cells if p == subject}
     peers = [p for p in PEERS if p != subject and any(
-        k[1] == p and (k[0], k[2], k[3]) in mine for k in cells)]
+        k[1] == p and (k[0], k[2], k[3]) in ran for k in cells)]
     out = []
     out.append(f"{subject} / peer: {subject}'s items/s divided by the "
                f"peer's, same "

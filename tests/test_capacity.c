@@ -35,6 +35,14 @@ window_pool(unsigned idle_trim_ms)
 	return make_magazine_pool(CAP, MAG, idle_trim_ms);
 }
 
+/* Every buffer of a window pool, into b[0 .. CAP-1]. */
+static void
+take_all(cbm_pool *pool, void **b)
+{
+	for (int i = 0; i < CAP; i++)
+		assert_non_null(b[i] = cbm_alloc(pool));
+}
+
 static void
 assert_exact(const cbm_stats *st, size_t in_use)
 {
@@ -194,8 +202,7 @@ one_magazine_free(cbm_pool *pool, void **held)
 	void *b[CAP];
 	cbm_stats st;
 
-	for (int i = 0; i < CAP; i++)
-		assert_non_null(b[i] = cbm_alloc(pool));
+	take_all(pool, b);
 	for (int i = CAP - MAG; i < CAP; i++)
 		cbm_free(pool, b[i]);
 	assert_int_equal(cbm_pool_trim(pool), MAG);
@@ -239,8 +246,7 @@ a_drain_that_lost_its_race_looks_again(void **state)
 	hold_reset();
 	/* Every buffer in cpu1's cache. */
 	pin_to(cpu1);
-	for (int i = 0; i < CAP; i++)
-		assert_non_null(b[i] = cbm_alloc(pool));
+	take_all(pool, b);
 	for (int i = 0; i < CAP; i++)
 		cbm_free(pool, b[i]);
 	assert_int_equal(cbm_cache_count(cbm_cache_at(
@@ -426,8 +432,7 @@ two_gathering_bulk_allocations_do_not_both_fail(void **state)
 	if (cpu1 == CPU_SETSIZE)
 		skip();
 	pool = window_pool(CBM_IDLE_TRIM_OFF);
-	for (int i = 0; i < CAP; i++)
-		assert_non_null(b[i] = cbm_alloc(pool));
+	take_all(pool, b);
 	pin_to(cpu0);
 	cbm_free_bulk(pool, b, 2);
 	pin_to(cpu1);
@@ -500,8 +505,7 @@ stats_are_exact_while_an_idle_drain_is_half_done(void **state)
 
 	(void)state;
 	hold_reset();
-	for (int i = 0; i < CAP; i++)
-		assert_non_null(b[i] = cbm_alloc(pool));
+	take_all(pool, b);
 	/* Arm before the buffers are cached: the drain comes 10 ms later. */
 	atomic_store(&hold.any_site, CBM_SITE_DRAIN_UNRELEASED);
 	cbm_free_bulk(pool, b, MAG);
@@ -534,8 +538,7 @@ a_snapshot_waits_out_every_reclaimer_move(void **state)
 
 	(void)state;
 	hold_reset();
-	for (int i = 0; i < CAP; i++)
-		assert_non_null(b[i] = cbm_alloc(pool));
+	take_all(pool, b);
 	atomic_store(&hold.any_site, CBM_SITE_RECLAIM_SPLICED);
 	for (int i = 0; i < MAG; i++)
 		cbm_retire(pool, b[i]);
@@ -577,8 +580,7 @@ an_audit_sees_magazines_minted_while_it_waits(void **state)
 
 	(void)state;
 	hold_reset();
-	for (int i = 0; i < CAP; i++)
-		assert_non_null(b[i] = cbm_alloc(pool));
+	take_all(pool, b);
 	assert_int_equal(cbm_pool_stats(pool, &st), 0);
 	assert_int_equal(st.idle_drains, 0);
 	assert_int_equal(pthread_create(&t, NULL, verify_main, &s), 0);
@@ -618,8 +620,7 @@ stats_are_exact_under_retires_and_idle_trims(void **state)
 		/* Last round's retired buffers back first (an application
 		 * call; the snapshots below run with none). */
 		cbm_barrier(pool);
-		for (int i = 0; i < CAP; i++)
-			assert_non_null(b[i] = cbm_alloc(pool));
+		take_all(pool, b);
 		for (int i = 0; i < CAP; i += 2) {
 			cbm_retire(pool, b[i]);
 			cbm_free(pool, b[i + 1]);
